@@ -1,0 +1,227 @@
+"""The membership experiment end to end: design → train → observe → store → estimate."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from memlens import estimate
+from memlens.data import Dataset
+from memlens.design import Design
+from memlens.executors import Executor, InProcess
+from memlens.store import RunStore
+from memlens.train.base import Trainer, model_seeds
+
+#: attack name -> (observation it reads, attack callable taking (target, shadow mask, shadow obs))
+ATTACKS = {
+    "lira-online": "confidence",
+    "lira-offline": "confidence",
+    "rmia": "confidence",
+    "loss": "loss",
+}
+
+
+def audit(
+    data: Dataset,
+    design: Design,
+    trainer: Trainer,
+    out,
+    *,
+    seed: int = 0,
+    shard_size: int | None = None,
+    executor: Executor | None = None,
+    n_targets: int = 8,
+    progress: bool = True,
+) -> Run:
+    """Train one model per design row, observe all of them, estimate, and write ``out``.
+
+    Re-running the same call on a half-finished ``out`` resumes from its last finished shard and
+    ends with the same arrays; a directory made with other data, design, trainer or seed is refused.
+
+    Returns:
+        The finished :class:`Run`, with ``scores`` (one row per example) and ``mia``.
+    """
+    if design.n_examples != data.n_examples:
+        raise ValueError(f"The design covers {design.n_examples} examples, the data has {data.n_examples}.")
+    shard_size = shard_size or (32 if getattr(trainer, "units_per_model", 1) > 1 else 8)
+    config = {
+        "dataset": {**data.summary(), "fingerprint": data.fingerprint()},
+        "design": design.to_dict(),
+        "trainer": trainer.config(),
+        "seed": seed,
+        "shard_size": shard_size,
+    }
+    store = RunStore.create_or_resume(out, config, design.membership)
+    seeds = model_seeds(seed, design.n_models)
+    pending = store.pending_shards(shard_size)
+    if pending:
+        _train(store, data, design, trainer, seeds, pending, executor or InProcess(), progress)
+    store.finalize()
+    run = Run(store.path, store, data)
+    write_estimates(run, n_targets=n_targets)
+    return run
+
+
+def _train(store, data, design, trainer, seeds, pending, executor, show_progress) -> None:
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    units = getattr(trainer, "units_per_model", 1)
+    total = design.n_models * units
+    done = (design.n_models - sum(stop - start for _, start, stop in pending)) * units
+    columns = (
+        TextColumn("[bold]training[/] {task.description}"), BarColumn(),
+        TextColumn("{task.completed}/{task.total} model-epochs"), TimeElapsedColumn(),
+        TextColumn("ETA"), TimeRemainingColumn(),
+    )  # fmt: skip
+    with Progress(*columns, disable=not show_progress, transient=False) as bar:
+        task = bar.add_task(f"{design.n_models} models", total=total, completed=done)
+
+        def train_shard(start: int, stop: int) -> dict:
+            return trainer.fit_observe(
+                data, design.membership[start:stop], seeds[start:stop],
+                progress=lambda n: bar.advance(task, n),
+            )  # fmt: skip
+
+        for (index, start, stop), observations, seconds in executor.map(train_shard, pending):
+            store.write_shard(index, start, stop, observations, seconds)
+
+
+def write_estimates(run: Run, *, n_targets: int = 8) -> None:
+    """Compute ``scores.parquet`` and ``mia.json`` from the stored arrays (cheap; always redone)."""
+    run.store.save_table("scores.parquet", example_scores(run))
+    run.store.save_json("mia.json", membership_inference(run.membership, run.observations, n_targets=n_targets))
+    run.__dict__.pop("scores", None)
+    run.__dict__.pop("mia", None)
+
+
+def example_scores(run: Run):
+    """One row per training example: Feldman–Zhang memorization with its evidence, and plants."""
+    import pandas as pd
+
+    membership = np.asarray(run.membership)
+    correct = run.observations["correct"]
+    confidence = run.observations["confidence"]
+    mem = estimate.memorization_scores(membership, correct)
+    conf = estimate.memorization_scores(membership, confidence)
+    data = run.data
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(membership.shape[1]),
+            "label": data.y,
+            "original_label": data.original_y,
+            "memorization": mem.memorization,
+            "memorization_stderr": mem.stderr,
+            "in_count": mem.in_count,
+            "out_count": mem.out_count,
+            "accuracy_in": mem.mean_in,
+            "accuracy_out": mem.mean_out,
+            "confidence_in": conf.mean_in,
+            "confidence_out": conf.mean_out,
+            "planted": data.planted,
+            "plant": data.plant_kind.astype(str),
+        }
+    )
+    return frame
+
+
+def membership_inference(membership, observations, *, n_targets: int = 8) -> dict:
+    """Each attack with several models in turn as the target and the rest as its shadows."""
+    membership = np.asarray(membership)
+    n_models = membership.shape[0]
+    if n_models < 3:
+        return {"attacks": {}, "note": f"Membership inference needs at least 3 models; this run has {n_models}."}
+    targets = list(range(min(n_targets, n_models)))
+    n_shadows = n_models - 1
+    # LiRA's advice: per-example variances need many shadows; below 64, pool one global variance
+    fix_variance = n_shadows < 64
+    attacks = {
+        "lira-online": functools.partial(estimate.lira_online, fix_variance=fix_variance),
+        "lira-offline": functools.partial(estimate.lira_offline, fix_variance=fix_variance),
+        "rmia": estimate.rmia_offline_attack,
+        "loss": functools.partial(estimate.loss_threshold_attack, observation="loss"),
+    }
+    result = {
+        "targets": targets,
+        "n_shadows": n_shadows,
+        "fix_variance": fix_variance,
+        "protocol": "each target model in turn; all other models are its shadows; "
+        "scores and membership pooled over targets",
+        "attacks": {},
+    }
+    for name, attack in attacks.items():
+        obs = np.asarray(observations[ATTACKS[name]])
+        labels, scores, dropped = estimate.attack_in_turn(membership, obs, attack, targets=targets)
+        if labels.all() or not labels.any():
+            result["attacks"][name] = {"note": "not applicable: the design gives no members or no non-members"}
+            continue
+        metrics = estimate.attack_metrics(labels, scores)
+        metrics["n_dropped"] = int(dropped)
+        result["attacks"][name] = metrics
+    return result
+
+
+@dataclass
+class Run:
+    """A finished run: arrays memory-mapped from the run directory, tables loaded on first use."""
+
+    path: Path
+    store: RunStore
+    data: Dataset | None = None
+    _observations: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def open(cls, path) -> Run:
+        return cls(Path(path), RunStore.open(path))
+
+    @property
+    def membership(self) -> np.ndarray:
+        return self.store.membership
+
+    @property
+    def observations(self) -> dict[str, np.ndarray]:
+        if not self._observations:
+            self._observations = {n: self.store.observation(n) for n in self.store.observation_names()}
+        return self._observations
+
+    @functools.cached_property
+    def scores(self):
+        import pandas as pd
+
+        return pd.read_parquet(self.path / "scores.parquet")
+
+    @functools.cached_property
+    def mia(self) -> dict:
+        import json
+
+        return json.loads((self.path / "mia.json").read_text())
+
+    @property
+    def config(self) -> dict:
+        return self.store.manifest["config"]
+
+    def load_data(self) -> Dataset:
+        """Reload the run's dataset (with its plants) and check it is the data the run used."""
+        from memlens.data import load, parse_plant
+        from memlens.errors import RunStoreError
+
+        if self.data is None:
+            cfg = self.config["dataset"]
+            data = load(cfg["name"], label_column=cfg.get("label_column"))
+            for spec in cfg["plants"]:
+                data = data.plant(parse_plant(spec, seed=self.config["seed"]))
+            if data.fingerprint() != cfg["fingerprint"]:
+                raise RunStoreError(
+                    f"The dataset '{cfg['name']}' no longer matches the one {self.path} was trained "
+                    "on (its fingerprint differs): the file or package changed since the audit."
+                )
+            self.data = data
+        return self.data

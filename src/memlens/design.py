@@ -1,0 +1,154 @@
+"""Membership designs: which examples each model trains on, as an (M, N) boolean mask.
+
+Like scikit-learn's splitters, a design is a mask plus the seed that made it. Kinds:
+
+* ``subsample:RATE`` — each model a uniform random subset of exactly ``round(RATE*N)`` examples
+  (Feldman & Zhang 2020 use 0.7).
+* ``halves`` — every example IN for exactly ``M // 2`` models (LiRA's "keep" scheme).
+* ``kfold:K`` — M/K repetitions of K-fold: model j of a repetition leaves fold j out.
+* ``loo:ID,ID,…`` — M/(k+1) repetitions of one model on everything plus one model without each ID.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from memlens.errors import MemlensError
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """An (M, N) bool membership mask and how it was made."""
+
+    spec: str
+    seed: int
+    membership: np.ndarray
+
+    @property
+    def n_models(self) -> int:
+        return self.membership.shape[0]
+
+    @property
+    def n_examples(self) -> int:
+        return self.membership.shape[1]
+
+    def to_dict(self) -> dict:
+        return {"spec": self.spec, "seed": self.seed, "n_models": self.n_models}
+
+
+def _rng(seed: int) -> np.random.Generator:
+    # A stream of its own, so model seeds (spawned from the same integer) never overlap it.
+    return np.random.default_rng(np.random.SeedSequence([seed, 0xDE5])).spawn(1)[0]
+
+
+def subsample(models: int, n: int, rate: float, *, seed: int = 0) -> Design:
+    """Each model trains on a uniformly random subset of ``round(rate * n)`` examples.
+
+    >>> d = subsample(4, 10, 0.7, seed=0)
+    >>> d.membership.sum(axis=1).tolist()
+    [7, 7, 7, 7]
+    """
+    _check(models, n)
+    if not 0 < rate < 1:
+        raise MemlensError(f"subsample:RATE needs 0 < RATE < 1; got {rate}.")
+    m = round(rate * n)
+    if m in (0, n):
+        raise MemlensError(f"subsample:{rate} on {n} examples leaves no example IN or no example OUT.")
+    rng = _rng(seed)
+    # argsort of uniform noise per row = a uniform random permutation per model
+    order = np.argsort(rng.random((models, n)), axis=1)
+    membership = np.zeros((models, n), dtype=bool)
+    np.put_along_axis(membership, order[:, :m], True, axis=1)
+    return Design(f"subsample:{rate:g}", seed, membership)
+
+
+def halves(models: int, n: int, *, seed: int = 0) -> Design:
+    """Every example is IN for exactly ``models // 2`` models (LiRA's keep matrix).
+
+    >>> d = halves(8, 5, seed=0)
+    >>> d.membership.sum(axis=0).tolist()
+    [4, 4, 4, 4, 4]
+    """
+    _check(models, n)
+    if models < 2:
+        raise MemlensError("The halves design needs at least 2 models (one IN and one OUT per example).")
+    rng = _rng(seed)
+    # rank of each model within a column: a uniform random permutation per example
+    order = np.argsort(rng.random((models, n)), axis=0)
+    membership = order < models // 2
+    return Design("halves", seed, membership)
+
+
+def kfold(models: int, n: int, k: int, *, seed: int = 0) -> Design:
+    """``models // k`` repetitions of K-fold, each with a fresh shuffle; model j omits fold j.
+
+    >>> d = kfold(4, 6, 2, seed=0)
+    >>> d.membership.sum(axis=0).tolist()  # each example left out once per repetition
+    [2, 2, 2, 2, 2, 2]
+    """
+    _check(models, n)
+    if k < 2 or k > n:
+        raise MemlensError(f"kfold:K needs 2 <= K <= N={n}; got {k}.")
+    if models % k:
+        raise MemlensError(f"kfold:{k} needs a number of models divisible by {k}; got {models}.")
+    rng = _rng(seed)
+    rows = []
+    for _ in range(models // k):
+        fold = np.empty(n, dtype=np.int64)
+        fold[rng.permutation(n)] = np.arange(n) % k
+        rows.extend(fold != j for j in range(k))
+    return Design(f"kfold:{k}", seed, np.stack(rows))
+
+
+def loo(models: int, n: int, ids: list[int], *, seed: int = 0) -> Design:
+    """Leave-one-out on chosen ids: blocks of one all-data model plus one model without each id.
+
+    >>> d = loo(3, 5, [1, 3])
+    >>> d.membership.astype(int).tolist()
+    [[1, 1, 1, 1, 1], [1, 0, 1, 1, 1], [1, 1, 1, 0, 1]]
+    """
+    _check(models, n)
+    ids = sorted(set(ids))
+    if not ids:
+        raise MemlensError("loo:ID,ID,… needs at least one example id.")
+    bad = [i for i in ids if not 0 <= i < n]
+    if bad:
+        raise MemlensError(f"loo ids {bad[:5]} are outside the dataset's ids 0..{n - 1}.")
+    block = len(ids) + 1
+    if models % block:
+        raise MemlensError(
+            f"loo with {len(ids)} id(s) trains blocks of {block} models (one on all data, one per "
+            f"id); --models must be a multiple of {block}, got {models}."
+        )
+    rows = np.ones((block, n), dtype=bool)
+    rows[np.arange(1, block), ids] = False
+    return Design("loo:" + ",".join(map(str, ids)), seed, np.tile(rows, (models // block, 1)))
+
+
+def _check(models: int, n: int) -> None:
+    if models < 1:
+        raise MemlensError(f"The number of models must be at least 1; got {models}.")
+    if n < 2:
+        raise MemlensError(f"A design needs at least 2 examples; got {n}.")
+
+
+def parse(spec: str, models: int, n: int, *, seed: int = 0) -> Design:
+    """Build a design from its CLI spelling (``halves``, ``subsample:0.7``, ``kfold:5``, ``loo:3,17``)."""
+    kind, _, arg = spec.partition(":")
+    try:
+        if kind == "halves" and not arg:
+            return halves(models, n, seed=seed)
+        if kind == "subsample":
+            return subsample(models, n, float(arg or 0.7), seed=seed)
+        if kind == "kfold":
+            return kfold(models, n, int(arg or 5), seed=seed)
+        if kind == "loo":
+            return loo(models, n, [int(i) for i in arg.split(",") if i.strip()], seed=seed)
+    except ValueError:
+        raise MemlensError(f"Design '{spec}' has a malformed argument '{arg}'.") from None
+    raise MemlensError(
+        f"Unknown design '{spec}'. Use halves, subsample:RATE (e.g. subsample:0.7), kfold:K or "
+        "loo:ID,ID,…"
+    )

@@ -1,0 +1,45 @@
+"""Estimators of memorization and membership leakage.
+
+Every public function here is a pure function of ``(membership, observations)`` arrays, with
+axis 0 = models and axis 1 = examples; options are keyword-only. This package imports numpy and
+scipy only: no torch, no scikit-learn, no pandas, no I/O.
+
+- :mod:`.memorization`: Feldman–Zhang memorization and influence (NeurIPS 2020).
+- :mod:`.mia`: LiRA online/offline (Carlini et al. 2022), RMIA offline (Zarifzadeh et al. 2024),
+  the loss-threshold attack (Yeom et al. 2018), and leave-one-model-out evaluation.
+- :mod:`.metrics`: ROC, AUC, TPR at low FPR with Clopper–Pearson intervals.
+"""
+
+from .memorization import MemorizationScores, influence_scores, memorization_scores
+from .metrics import attack_metrics, auc, clopper_pearson, roc_curve, tpr_at_fpr
+from .mia import (
+    attack_in_turn,
+    lira_offline,
+    lira_online,
+    loss_attack,
+    loss_threshold_attack,
+    rmia_offline,
+    rmia_offline_attack,
+    tune_rmia_offline_a,
+)
+from .planted import planted_recovery
+
+__all__ = [
+    "MemorizationScores",
+    "attack_in_turn",
+    "attack_metrics",
+    "auc",
+    "clopper_pearson",
+    "influence_scores",
+    "lira_offline",
+    "lira_online",
+    "loss_attack",
+    "loss_threshold_attack",
+    "memorization_scores",
+    "planted_recovery",
+    "rmia_offline",
+    "rmia_offline_attack",
+    "roc_curve",
+    "tpr_at_fpr",
+    "tune_rmia_offline_a",
+]

@@ -1,0 +1,35 @@
+"""How well a score recovers planted ground truth (flipped labels, conflicting duplicates)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .metrics import auc, roc_curve
+
+
+def planted_recovery(planted, scores) -> dict:
+    """AUROC of ``scores`` for finding the planted examples, and precision among the top k.
+
+    k is the number of planted examples; NaN scores rank last.
+
+    Args:
+        planted: (N,) bool, True for planted examples.
+        scores: (N,) float, higher = more suspicious.
+
+    >>> planted_recovery(np.array([True, False, False, True]), np.array([0.9, 0.1, np.nan, 0.5]))
+    {'n_planted': 2, 'auroc': 1.0, 'found_in_top': 2, 'precision_at_k': 1.0}
+    """
+    planted = np.asarray(planted, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    if planted.shape != scores.shape or planted.ndim != 1:
+        raise ValueError(f"planted {planted.shape} and scores {scores.shape} must be equal 1-D shapes.")
+    k = int(planted.sum())
+    if k == 0 or k == len(planted) or np.isnan(scores).all():
+        return {"n_planted": k, "auroc": float("nan"), "found_in_top": 0, "precision_at_k": float("nan")}
+    finite = scores[np.isfinite(scores)]
+    low = (finite.min() if finite.size else 0.0) - 1.0
+    filled = np.clip(np.where(np.isnan(scores), low - 1.0, scores), low - 1.0, (finite.max() if finite.size else 0.0) + 1.0)
+    fpr, tpr, _ = roc_curve(planted, filled)
+    top = np.argsort(-filled, kind="stable")[:k]
+    found = int(planted[top].sum())
+    return {"n_planted": k, "auroc": float(auc(fpr, tpr)), "found_in_top": found, "precision_at_k": found / k}

@@ -1,0 +1,255 @@
+"""Many small PyTorch models trained at once, as one batched computation.
+
+Each model's weights are a slice along axis 0 of stacked parameter tensors, so one ``bmm`` (or
+one grouped convolution) runs every model's layer. The loss is the sum over models of each
+model's mean loss, so each slice receives exactly its own model's gradient, and elementwise
+optimizers (SGD, Adam) update each slice exactly as they would update a lone model. Each model
+draws its own minibatches from its own members, in an order fixed by its own seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from memlens import observe
+from memlens.data import Dataset
+from memlens.errors import MemlensError
+from memlens.train.base import Progress
+
+MODELS = ("mlp", "cnn", "linear")
+
+
+@dataclass
+class Ensemble:
+    """Vectorized ensemble trainer for small classifiers.
+
+    Args:
+        model: ``"mlp"`` (one hidden ReLU layer of ``width``), ``"linear"`` (multinomial
+            logistic regression) or ``"cnn"`` (two 3×3 conv layers, ``width`` and 2·``width``
+            channels, each followed by 2×2 max-pooling, then a linear head; needs images).
+        width: Hidden units of the MLP, first-layer channels of the CNN.
+        epochs: Passes over each model's own training subset.
+        batch_size: Examples per step, per model.
+        optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9).
+        lr, weight_decay: Optimizer settings (L2 weight decay).
+        precision: ``"float32"`` or ``"bfloat16"`` (autocast; fast on CPUs with AMX).
+        eval_batch: Examples per forward pass when observing.
+
+    Example:
+        >>> from memlens.data import load
+        >>> from memlens.design import halves
+        >>> from memlens.train import model_seeds
+        >>> data = load("digits:200")
+        >>> trainer = Ensemble("linear", epochs=2)
+        >>> obs = trainer.fit_observe(data, halves(4, 200).membership, model_seeds(0, 4))
+        >>> obs["confidence"].shape, obs["test_correct"].shape
+        ((4, 200), (4, 450))
+    """
+
+    model: str = "mlp"
+    width: int = 256
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    precision: str = "float32"
+    eval_batch: int = 2048
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise MemlensError(f"Unknown ensemble model '{self.model}'; use one of {', '.join(MODELS)}.")
+        if self.optimizer not in ("adam", "sgd"):
+            raise MemlensError(f"Unknown optimizer '{self.optimizer}'; use adam or sgd.")
+        if self.precision not in ("float32", "bfloat16"):
+            raise MemlensError(f"Unknown precision '{self.precision}'; use float32 or bfloat16.")
+        for name in ("width", "epochs", "batch_size", "eval_batch"):
+            if getattr(self, name) < 1:
+                raise MemlensError(f"Ensemble {name} must be at least 1; got {getattr(self, name)}.")
+
+    @property
+    def units_per_model(self) -> int:
+        return self.epochs
+
+    def config(self) -> dict:
+        return {"trainer": "ensemble", **asdict(self)}
+
+    # --- the network, as functions of stacked parameters -------------------------------------
+
+    def _init(self, n_features: int, n_classes: int, image_shape, seeds) -> list:
+        """Stacked parameters, model m initialised from its own seed (PyTorch's default init)."""
+        import torch
+
+        shapes = self._shapes(n_features, n_classes, image_shape)
+        per_model = []
+        for s in seeds:
+            g = torch.Generator().manual_seed(int(s.generate_state(1, dtype=np.uint64)[0] >> 1))
+            params = []
+            for shape, fan_in in shapes:
+                bound = 1.0 / math.sqrt(fan_in)
+                params.append((torch.rand(shape, generator=g) * 2 - 1) * bound)
+            per_model.append(params)
+        if self.model == "cnn":  # grouped-conv layout: models are consecutive channel blocks
+            stacked = [torch.cat(ps, dim=0) for ps in zip(*per_model, strict=True)]
+        else:
+            stacked = [torch.stack(ps) for ps in zip(*per_model, strict=True)]
+        return [p.requires_grad_() for p in stacked]
+
+    def _shapes(self, d: int, c: int, image_shape) -> list[tuple[tuple[int, ...], int]]:
+        w = self.width
+        if self.model == "linear":
+            return [((d, c), d), ((1, c), d)]
+        if self.model == "mlp":
+            return [((d, w), d), ((1, w), d), ((w, c), w), ((1, c), w)]
+        ch, h, wd = _image_dims(image_shape, d)
+        flat = 2 * w * (h // 4) * (wd // 4)
+        return [
+            ((w, ch, 3, 3), ch * 9), ((w,), ch * 9),
+            ((2 * w, w, 3, 3), w * 9), ((2 * w,), w * 9),
+            ((flat, c), flat), ((1, c), flat),
+        ]  # fmt: skip
+
+    def _forward(self, params, x, image_shape, shared: bool):
+        """Logits (M, B, C). ``x`` is (M, B, D) per-model batches, or (B, D) shared by all models."""
+        import torch
+        import torch.nn.functional as F
+
+        if self.model in ("linear", "mlp"):
+            h = x
+            for i in range(0, len(params), 2):
+                W, b = params[i], params[i + 1]
+                h = torch.baddbmm(b, h, W) if not shared or i else torch.matmul(h, W) + b
+                if i + 2 < len(params):
+                    h = torch.relu(h)
+            return h
+        W1, b1, W2, b2, W3, b3 = params
+        m = W3.shape[0]
+        ch, hh, ww = _image_dims(image_shape, x.shape[-1])
+        if shared:  # one input for all models: an ordinary conv with M·width output channels
+            h = F.conv2d(x.reshape(-1, ch, hh, ww), W1, b1, padding=1)
+        else:  # model m's batch goes to channel block m of a grouped conv
+            B = x.shape[1]
+            xs = x.reshape(m, B, ch, hh, ww).transpose(0, 1).reshape(B, m * ch, hh, ww)
+            h = F.conv2d(xs, W1, b1, padding=1, groups=m)
+        h = F.max_pool2d(torch.relu(h), 2)
+        h = F.max_pool2d(torch.relu(F.conv2d(h, W2, b2, padding=1, groups=m)), 2)
+        B = h.shape[0]
+        h = h.reshape(B, m, -1).transpose(0, 1)  # (M, B, 2w·h/4·w/4)
+        return torch.baddbmm(b3, h, W3)
+
+    # --- training and observation ------------------------------------------------------------
+
+    def fit_observe(self, data: Dataset, membership, seeds, progress: Progress | None = None):
+        import torch
+
+        # Gradients of tiny models underflow into denormals, which are ~20x slower on x86;
+        # flushing them to zero changes no result that matters and is undone afterwards.
+        torch.set_flush_denormal(True)
+        try:
+            return self._fit_observe(data, membership, seeds, progress)
+        finally:
+            torch.set_flush_denormal(False)
+
+    def _fit_observe(self, data: Dataset, membership, seeds, progress: Progress | None):
+        import torch
+        import torch.nn.functional as F
+
+        membership = np.asarray(membership, dtype=bool)
+        m, n = membership.shape
+        if n != data.n_examples:
+            raise MemlensError(f"Membership covers {n} examples but the dataset has {data.n_examples}.")
+        if self.model == "cnn":
+            _image_dims(data.image_shape, data.X.shape[1])
+        counts = membership.sum(axis=1)
+        if (counts == 0).any():
+            raise MemlensError("A model in this design has no training examples.")
+        mean, std = _standardizer(data.X)
+        X = torch.from_numpy((data.X - mean) / std)
+        y = torch.from_numpy(data.y)
+        params = self._init(X.shape[1], data.n_classes, data.image_shape, seeds)
+        if self.optimizer == "adam":
+            opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        else:
+            opt = torch.optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=self.weight_decay)
+        rngs = [np.random.default_rng(s.spawn(1)[0]) for s in seeds]
+        members = [np.flatnonzero(row) for row in membership]
+        B = min(self.batch_size, int(counts.max()))
+        steps = math.ceil(counts.max() / B)
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
+        for _epoch in range(self.epochs):
+            # (M, steps·B) example ids, each row a fresh permutation of that model's members;
+            # shorter rows are padded with weight-0 entries (designs here differ by at most a few)
+            idx = np.zeros((m, steps * B), dtype=np.int64)
+            weight = np.zeros((m, steps * B), dtype=np.float32)
+            for j in range(m):
+                idx[j, : counts[j]] = rngs[j].permutation(members[j])
+                weight[j, : counts[j]] = 1.0
+            idx_t, weight_t = torch.from_numpy(idx), torch.from_numpy(weight)
+            for s in range(steps):
+                bi, bw = idx_t[:, s * B : (s + 1) * B], weight_t[:, s * B : (s + 1) * B]
+                with autocast:
+                    logits = self._forward(params, X[bi], data.image_shape, shared=False)
+                losses = F.cross_entropy(logits.float().flatten(0, 1), y[bi].flatten(), reduction="none")
+                per_model = (losses.view(m, -1) * bw).sum(1) / bw.sum(1).clamp_min(1)
+                opt.zero_grad(set_to_none=True)
+                per_model.sum().backward()
+                opt.step()
+            if progress:
+                progress(m)
+        with torch.no_grad():
+            out = self._observe(params, X, data.y, data.image_shape)
+            if data.has_test:
+                X_test = torch.from_numpy((data.X_test - mean) / std)
+                test = self._observe(params, X_test, data.y_test, data.image_shape, probabilities=False)
+                out.update({f"test_{k}": v for k, v in test.items()})
+        return out
+
+    def _observe(self, params, X, y, image_shape, probabilities=True):
+        import torch
+
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
+        chunks = []
+        for start in range(0, len(X), self.eval_batch):
+            with autocast:
+                chunks.append(self._forward(params, X[start : start + self.eval_batch], image_shape, True).float())
+        logits = torch.cat(chunks, dim=1).numpy()
+        return observe.from_logits(logits, y, probabilities=probabilities)
+
+
+def auto_epochs(examples_per_model: int, batch_size: int, *, min_steps: int = 500, min_epochs: int = 20) -> int:
+    """Epochs that give each model at least ``min_steps`` optimizer steps.
+
+    Memorization only shows once models fit their training sets, including the examples whose
+    labels disagree with everything like them; a fixed epoch count under-trains small datasets.
+
+    >>> auto_epochs(673, 128), auto_epochs(30000, 128)
+    (84, 20)
+    """
+    steps = math.ceil(examples_per_model / min(batch_size, examples_per_model))
+    return max(min_epochs, math.ceil(min_steps / steps))
+
+
+def _standardizer(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and std of the whole pool (constant features are left unscaled)."""
+    mean = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+    std = X.std(axis=0, dtype=np.float64).astype(np.float32)
+    std[std < 1e-6] = 1.0
+    return mean, std
+
+
+def _image_dims(image_shape, d: int) -> tuple[int, int, int]:
+    if image_shape is None:
+        raise MemlensError(
+            "The cnn model needs image data (e.g. fashion-mnist, mnist-5k, digits); this dataset "
+            "has plain feature vectors. Use --model mlp."
+        )
+    shape = tuple(image_shape)
+    ch, h, w = (1, *shape) if len(shape) == 2 else shape
+    if ch * h * w != d or h < 4 or w < 4:
+        raise MemlensError(f"Image shape {shape} does not match {d} features per example.")
+    return ch, h, w
+
+
