@@ -130,6 +130,13 @@ def example_scores(run: Run):
             "plant": data.plant_kind.astype(str),
         }
     )
+    if "probabilities" in run.observations:
+        probs = run.observations["probabilities"]
+        for side, mask in (("in", membership), ("out", ~membership)):
+            # class with the highest mean probability over the models on this side
+            summed = np.einsum("mn,mnc->nc", mask.astype(np.float32), probs, dtype=np.float32)
+            predicted = summed.argmax(axis=1)
+            frame[f"predicted_{side}"] = np.where(mask.any(axis=0), predicted, -1)
     return frame
 
 
@@ -165,8 +172,19 @@ def membership_inference(membership, observations, *, n_targets: int = 8) -> dic
             continue
         metrics = estimate.attack_metrics(labels, scores)
         metrics["n_dropped"] = int(dropped)
+        fpr, tpr, _ = estimate.roc_curve(labels, scores)
+        metrics["roc"] = _roc_on_log_grid(fpr, tpr)
         result["attacks"][name] = metrics
     return result
+
+
+def _roc_on_log_grid(fpr: np.ndarray, tpr: np.ndarray, points: int = 120) -> dict:
+    """The ROC curve at log-spaced FPRs (enough to draw it on log–log axes, small enough for JSON)."""
+    smallest = max(1.0 / max(np.count_nonzero(fpr < 1) * 10, 1), 1e-6)
+    grid = np.unique(np.concatenate([np.geomspace(smallest, 1.0, points), [1.0]]))
+    # largest TPR reached at an FPR not above each grid point (the curve is a staircase)
+    at = np.searchsorted(fpr, grid, side="right") - 1
+    return {"fpr": np.round(grid, 8).tolist(), "tpr": np.round(tpr[np.clip(at, 0, None)], 6).tolist()}
 
 
 @dataclass

@@ -77,6 +77,22 @@ def audit(
         n_targets=targets, progress=progress,
     )  # fmt: skip
     _summary(console, run)
+    from memlens.report import write_report
+
+    console.print(f"report: [bold]{write_report(run)}[/]")
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="A run directory written by `memlens audit`.")],
+) -> None:
+    """Write RUN/report.html: one self-contained page (verdict, plots, examples) for a reviewer."""
+    from rich.console import Console
+
+    import memlens as ml
+    from memlens.report import write_report
+
+    Console().print(f"report: [bold]{write_report(ml.Run.open(run))}[/]")
 
 
 def _summary(console, run) -> None:
