@@ -68,7 +68,7 @@ def main() -> None:
     t_loop = time.perf_counter() - t
     print(f"plain loop : {t_loop:7.2f} s   mean held-out accuracy {loop_acc.mean():.4f}")
 
-    trainer = Ensemble("mlp", width=a.width, epochs=a.epochs, batch_size=a.batch_size, precision=a.precision)
+    trainer = Ensemble("mlp", width=a.width, epochs=a.epochs, batch_size=a.batch_size, lr=1e-3, precision=a.precision)
     t = time.perf_counter()
     obs = trainer.fit_observe(data, membership, model_seeds(a.seed, a.models))
     t_ens = time.perf_counter() - t

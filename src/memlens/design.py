@@ -138,16 +138,22 @@ def parse(spec: str, models: int, n: int, *, seed: int = 0) -> Design:
     """Build a design from its CLI spelling (``halves``, ``subsample:0.7``, ``kfold:5``, ``loo:3,17``)."""
     kind, _, arg = spec.partition(":")
     try:
-        if kind == "halves" and not arg:
-            return halves(models, n, seed=seed)
         if kind == "subsample":
-            return subsample(models, n, float(arg or 0.7), seed=seed)
-        if kind == "kfold":
-            return kfold(models, n, int(arg or 5), seed=seed)
-        if kind == "loo":
-            return loo(models, n, [int(i) for i in arg.split(",") if i.strip()], seed=seed)
+            rate = float(arg or 0.7)
+        elif kind == "kfold":
+            k = int(arg or 5)
+        elif kind == "loo":
+            ids = [int(i) for i in arg.split(",") if i.strip()]
     except ValueError:
         raise MemlensError(f"Design '{spec}' has a malformed argument '{arg}'.") from None
+    if kind == "halves" and not arg:
+        return halves(models, n, seed=seed)
+    if kind == "subsample":
+        return subsample(models, n, rate, seed=seed)
+    if kind == "kfold":
+        return kfold(models, n, k, seed=seed)
+    if kind == "loo":
+        return loo(models, n, ids, seed=seed)
     raise MemlensError(
         f"Unknown design '{spec}'. Use halves, subsample:RATE (e.g. subsample:0.7), kfold:K or "
         "loo:ID,ID,…"

@@ -212,6 +212,8 @@ class RunStore:
 
     def pending_shards(self, shard_size: int) -> list[tuple[int, int, int]]:
         """(index, start, stop) of model ranges not yet on disk."""
+        if self.complete:
+            return []
         n_models = self.manifest["config"]["design"]["n_models"]
         done = self.manifest["shards"]
         return [

@@ -165,7 +165,7 @@ def load(name: str, *, label_column: str | None = None) -> Dataset:
             limit = int(arg) if arg else None
         except ValueError:
             raise DataError(f"'{name}': the part after ':' must be a number of examples.") from None
-        return DATASETS[base](limit)
+        return DATASETS[base](limit).replace(name=name)  # "digits:300" reloads the same rows
     path = Path(name)
     if path.suffix == ".npz" and path.exists():
         return _load_npz(path)

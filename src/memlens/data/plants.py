@@ -88,13 +88,14 @@ def duplicates(k: int, *, seed: int = 0) -> Planter:
 def parse_plant(spec: str, *, seed: int = 0) -> Planter:
     """Turn ``"label-noise:0.05"`` or ``"duplicates:20"`` into a planter."""
     name, _, arg = spec.partition(":")
-    try:
-        if name == "label-noise":
-            return label_noise(float(arg), seed=seed)
-        if name == "duplicates":
-            return duplicates(int(arg), seed=seed)
-    except ValueError:
-        raise DataError(f"Plant '{spec}' has a malformed argument '{arg}'.") from None
+    makers = {"label-noise": (label_noise, float), "duplicates": (duplicates, int)}
+    if name in makers:
+        make, convert = makers[name]
+        try:
+            value = convert(arg)
+        except ValueError:
+            raise DataError(f"Plant '{spec}' has a malformed argument '{arg}'.") from None
+        return make(value, seed=seed)
     raise DataError(
         f"Unknown plant '{spec}'. Known plants: label-noise:RATE (e.g. label-noise:0.05) and "
         "duplicates:K (e.g. duplicates:20)."

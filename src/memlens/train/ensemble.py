@@ -18,6 +18,7 @@ from memlens import observe
 from memlens.data import Dataset
 from memlens.errors import MemlensError
 from memlens.train.base import Progress
+from memlens.train.optim import StackedOptimizer
 
 MODELS = ("mlp", "cnn", "linear")
 
@@ -92,10 +93,13 @@ class Ensemble:
                 bound = 1.0 / math.sqrt(fan_in)
                 params.append((torch.rand(shape, generator=g) * 2 - 1) * bound)
             per_model.append(params)
-        if self.model == "cnn":  # grouped-conv layout: models are consecutive channel blocks
-            stacked = [torch.cat(ps, dim=0) for ps in zip(*per_model, strict=True)]
-        else:
-            stacked = [torch.stack(ps) for ps in zip(*per_model, strict=True)]
+        # conv layers in grouped-conv layout (models are consecutive channel blocks along axis 0);
+        # dense layers stacked on a new model axis
+        n_conv = 4 if self.model == "cnn" else 0
+        stacked = [
+            torch.cat(ps) if i < n_conv else torch.stack(ps)
+            for i, ps in enumerate(zip(*per_model, strict=True))
+        ]
         return [p.requires_grad_() for p in stacked]
 
     def _shapes(self, d: int, c: int, image_shape) -> list[tuple[tuple[int, ...], int]]:
@@ -170,11 +174,10 @@ class Ensemble:
         X = torch.from_numpy((data.X - mean) / std)
         y = torch.from_numpy(data.y)
         params = self._init(X.shape[1], data.n_classes, data.image_shape, seeds)
-        if self.optimizer == "adam":
-            opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-        else:
-            opt = torch.optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=self.weight_decay)
-        rngs = [np.random.default_rng(s.spawn(1)[0]) for s in seeds]
+        opt = StackedOptimizer(params, m, kind=self.optimizer, lr=self.lr, weight_decay=self.weight_decay)
+        # batch order from a child of each model's seed, derived without spawn() (which mutates
+        # the SeedSequence, so a second call would otherwise draw different batches)
+        rngs = [np.random.default_rng(np.random.SeedSequence(s.entropy, spawn_key=(*s.spawn_key, 1))) for s in seeds]
         members = [np.flatnonzero(row) for row in membership]
         B = min(self.batch_size, int(counts.max()))
         steps = math.ceil(counts.max() / B)
@@ -194,9 +197,9 @@ class Ensemble:
                     logits = self._forward(params, X[bi], data.image_shape, shared=False)
                 losses = F.cross_entropy(logits.float().flatten(0, 1), y[bi].flatten(), reduction="none")
                 per_model = (losses.view(m, -1) * bw).sum(1) / bw.sum(1).clamp_min(1)
-                opt.zero_grad(set_to_none=True)
+                opt.zero_grad()
                 per_model.sum().backward()
-                opt.step()
+                opt.step(active=bw[:, 0] > 0)  # a model whose subset is used up sits this step out
             if progress:
                 progress(m)
         with torch.no_grad():
