@@ -49,7 +49,7 @@ def plain_loop(data, membership, *, width, epochs, batch_size, lr, seed):
     return np.array(accs)
 
 
-def main() -> None:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", type=int, default=64)
     p.add_argument("--epochs", type=int, default=30)
@@ -57,7 +57,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args()
+    a = p.parse_args(argv)
     data = load("digits")
     membership = halves(a.models, data.n_examples, seed=a.seed).membership
     print(f"{a.models} MLPs (64-{a.width}-10) on random halves of digits, {a.epochs} epochs, "

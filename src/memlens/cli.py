@@ -103,14 +103,18 @@ def _summary(console, run) -> None:
         f"memorization ≥ 0.5: [bold]{int((mem >= 0.5).sum())}[/] of {len(scores)} examples"
         + (f"; {nan} example(s) had too few IN or OUT models and got NaN" if nan else "")
     )
+    warned: set[str] = set()
     for name, m in run.mia.get("attacks", {}).items():
         if "auc" in m:
             tpr = m["tpr_at_fpr"]
             console.print(
                 f"  {name:<13} AUC {m['auc']:.3f}   TPR@0.1%FPR {tpr['0.001']:.3%}   TPR@1%FPR {tpr['0.01']:.3%}"
             )
+            warned.update(m.get("warnings", []))
         else:
             console.print(f"  {name:<13} {m.get('note', '')}")
+    for w in sorted(warned):
+        console.print(f"  [yellow]caution:[/] {w}")
     if "note" in run.mia:
         console.print(f"  {run.mia['note']}")
     console.print(f"wrote {run.path}/scores.parquet, mia.json; inspect with `memlens show {run.path}`")

@@ -53,7 +53,8 @@ table.small th, table.small td { padding: 5px 8px; border-bottom: 1px solid var(
 table.small th:first-child, table.small td:first-child { text-align: left; }
 table.small th { color: var(--muted); font-weight: 600; }
 table.small tr.best td { font-weight: 600; }
-table.small td .ci { color: var(--faint); font-weight: 400; font-size: 12px; }
+table.small td .ci { color: var(--faint); font-weight: 400; font-size: 11.5px; white-space: nowrap; }
+table.small td:first-child { white-space: nowrap; }
 dl.config { display: grid; grid-template-columns: max-content 1fr; gap: 3px 14px; margin: 0; font-size: 13.5px; }
 dl.config dt { color: var(--muted); }
 dl.config dd { margin: 0; overflow-wrap: anywhere; }
@@ -77,7 +78,7 @@ figcaption b { color: var(--ink); }
 .example .row span:last-child { text-align: right; overflow-wrap: anywhere; }
 .example .mismatch { color: var(--warn); font-weight: 600; }
 .badge { display: inline-block; padding: 0 6px; border-radius: 9px; font-size: 11px; font-weight: 600; background: #fdebd8; color: #9c4221; }
-.note { background: #fffbea; border: 1px solid #f6e05e; border-radius: 8px; padding: 10px 14px; color: #744210; }
+.notice { background: #fffbea; border: 1px solid #f6e05e; border-radius: 8px; padding: 10px 14px; color: #744210; }
 
 .controls { display: flex; gap: 14px; align-items: center; flex-wrap: wrap; margin-bottom: 10px; }
 .controls input[type=search] { flex: 1 1 320px; padding: 7px 10px; border: 1px solid #cbd5e0; border-radius: 6px; font: inherit; }
@@ -85,13 +86,13 @@ figcaption b { color: var(--ink); }
 .pager { display: flex; gap: 6px; align-items: center; font-size: 13.5px; color: var(--muted); }
 .pager button { font: inherit; padding: 3px 10px; border: 1px solid #cbd5e0; background: #fff; border-radius: 5px; cursor: pointer; }
 .pager button:disabled { opacity: .4; cursor: default; }
-.tablewrap { overflow-x: auto; border: 1px solid var(--line); border-radius: 8px; background: var(--card); }
+.tablewrap { overflow: auto; max-height: 660px; border: 1px solid var(--line); border-radius: 8px; background: var(--card); }
 table.scores { border-collapse: collapse; width: 100%; font-size: 12.5px; font-variant-numeric: tabular-nums; }
-table.scores th { position: sticky; top: 0; background: #edf2f7; text-align: right; padding: 6px 8px; white-space: nowrap; cursor: pointer; user-select: none; border-bottom: 1px solid #cbd5e0; }
+table.scores th { position: sticky; top: 0; z-index: 1; background: #edf2f7; text-align: right; padding: 6px 7px; white-space: nowrap; cursor: pointer; user-select: none; border-bottom: 1px solid #cbd5e0; }
 table.scores th:hover { background: #e2e8f0; }
 table.scores th.sorted-desc::after { content: " \\25BC"; font-size: 9px; }
 table.scores th.sorted-asc::after { content: " \\25B2"; font-size: 9px; }
-table.scores td { padding: 3px 8px; border-bottom: 1px solid #edf2f7; text-align: right; white-space: nowrap; }
+table.scores td { padding: 3px 7px; border-bottom: 1px solid #edf2f7; text-align: right; white-space: nowrap; }
 table.scores td.str, table.scores th.str, table.scores td.label, table.scores th.label { text-align: left; }
 table.scores tr.planted td { background: #fff8f1; }
 table.scores td.strong { color: var(--warn); font-weight: 600; }

@@ -64,7 +64,9 @@ class Browser:
     def __init__(self, binary: str | None = None, *, timeout: float = 30.0, extra_flags=()):
         binary = binary or chromium_path()
         if binary is None:
-            raise BrowserError("No Chromium found: install the `chromium` package or set MEMLENS_CHROMIUM.")
+            raise BrowserError(
+                "No Chromium found: install the `chromium` package or set MEMLENS_CHROMIUM."
+            )
         self.timeout = timeout
         self._profile = tempfile.mkdtemp(prefix="memlens-chromium-")
         to_child_r, self._to_child = os.pipe()  # Chromium reads commands on its fd 3
@@ -76,7 +78,14 @@ class Browser:
             os.dup2(a, 3)
             os.dup2(b, 4)
 
-        args = [binary, *FLAGS, *extra_flags, "--remote-debugging-pipe", f"--user-data-dir={self._profile}", "about:blank"]
+        args = [
+            binary,
+            *FLAGS,
+            *extra_flags,
+            "--remote-debugging-pipe",
+            f"--user-data-dir={self._profile}",
+            "about:blank",
+        ]
         self._proc = subprocess.Popen(
             args, preexec_fn=wire_fds, close_fds=False, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -114,7 +123,9 @@ class Browser:
         message, _, self._buffer = self._buffer.partition(b"\0")
         return json.loads(message)
 
-    def call(self, method: str, params: dict | None = None, *, session: str | None = None, timeout=None) -> dict:
+    def call(
+        self, method: str, params: dict | None = None, *, session: str | None = None, timeout=None
+    ) -> dict:
         """Send one command and wait for its reply; events that arrive meanwhile are kept."""
         wanted = self._send(method, params, session)
         deadline = time.monotonic() + (timeout or self.timeout)
@@ -152,7 +163,9 @@ class Browser:
 
     def page(self, *, width: int = 1280, height: int = 900) -> Page:
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
         page = Page(self, target, session)
         for domain in ("Page", "Runtime", "Log"):
             page.call(f"{domain}.enable")
@@ -193,7 +206,9 @@ class Page:
         self.call("Emulation.setDeviceMetricsOverride",
                   {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})  # fmt: skip
 
-    def open(self, path, *, ready: str = "document.readyState === 'complete'", timeout: float = 30.0) -> float:
+    def open(
+        self, path, *, ready: str = "document.readyState === 'complete'", timeout: float = 30.0
+    ) -> float:
         """Load a file or URL and wait until ``ready`` (a JS expression) is true; return seconds taken."""
         url = Path(path).resolve().as_uri() if "://" not in str(path) else str(path)
         start = time.monotonic()
@@ -210,7 +225,10 @@ class Page:
 
     def eval(self, expression: str):
         """Evaluate JavaScript in the page and return its (JSON-able) value."""
-        reply = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
+        reply = self.call(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+        )
         if "exceptionDetails" in reply:
             raise BrowserError(f"{expression!r} threw: {reply['exceptionDetails'].get('text')} "
                                f"{reply['exceptionDetails'].get('exception', {}).get('description', '')}")  # fmt: skip
@@ -224,14 +242,23 @@ class Page:
             method, params = e["method"], e.get("params", {})
             if method == "Runtime.exceptionThrown":
                 d = params.get("exceptionDetails", {})
-                found.append(f"exception: {d.get('text')} {d.get('exception', {}).get('description', '')}")
+                found.append(
+                    f"exception: {d.get('text')} {d.get('exception', {}).get('description', '')}"
+                )
             elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-                found.append("console: " + " ".join(str(a.get("value", a.get("description"))) for a in params.get("args", [])))
+                found.append(
+                    "console: "
+                    + " ".join(
+                        str(a.get("value", a.get("description"))) for a in params.get("args", [])
+                    )
+                )
             elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
                 found.append(f"log: {params['entry'].get('text')} {params['entry'].get('url', '')}")
         return found
 
-    def screenshot(self, out, *, full_page: bool = True, width: int | None = None, max_height: int = 16000) -> Path:
+    def screenshot(
+        self, out, *, full_page: bool = True, width: int | None = None, max_height: int = 16000
+    ) -> Path:
         """Save a PNG of the page (the whole scrollable height when ``full_page``)."""
         params = {"format": "png", "captureBeyondViewport": full_page}
         if full_page:
@@ -259,11 +286,15 @@ def screenshot(report, out, *, width: int = 1280, height: int | None = None) -> 
 def main(argv=None) -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(description="Screenshot a memlens report in headless Chromium.")
+    parser = argparse.ArgumentParser(
+        description="Screenshot a memlens report in headless Chromium."
+    )
     parser.add_argument("report")
     parser.add_argument("out")
     parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=None, help="crop to this many pixels (default: full page)")
+    parser.add_argument(
+        "--height", type=int, default=None, help="crop to this many pixels (default: full page)"
+    )
     args = parser.parse_args(argv)
     print(screenshot(args.report, args.out, width=args.width, height=args.height))
 

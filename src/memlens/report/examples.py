@@ -63,10 +63,20 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     raw = b"".join(b"\x00" + pixels[row].tobytes() for row in range(height))
 
     def chunk(tag: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(body))
+            + tag
+            + body
+            + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 def image_pixels(row: np.ndarray, image_shape) -> np.ndarray | None:
@@ -80,7 +90,11 @@ def image_pixels(row: np.ndarray, image_shape) -> np.ndarray | None:
         return None
     img = np.asarray(row, dtype=np.float64).reshape(shape)
     if img.ndim == 3:  # (C, H, W)
-        img = img[0] if img.shape[0] == 1 else np.moveaxis(img[:3] if img.shape[0] >= 3 else img[:1], 0, -1)
+        img = (
+            img[0]
+            if img.shape[0] == 1
+            else np.moveaxis(img[:3] if img.shape[0] >= 3 else img[:1], 0, -1)
+        )
         if img.ndim == 3 and img.shape[2] == 1:
             img = img[..., 0]
     if img.ndim not in (2, 3):
@@ -145,16 +159,29 @@ def table_json(scores, classes) -> str:
         series = scores[name]
         kind = column_kind(name, series)
         if kind == "bool":
-            values = "[" + ",".join("1" if v else "0" for v in series.fillna(False).astype(bool).tolist()) + "]"
+            values = (
+                "["
+                + ",".join("1" if v else "0" for v in series.fillna(False).astype(bool).tolist())
+                + "]"
+            )
         elif kind in ("int", "label"):
             values = "[" + ",".join(map(str, series.astype(np.int64).tolist())) + "]"
         elif kind == "float":
             values = "[" + ",".join(map(_number, series.astype(np.float64).tolist())) + "]"
         else:
-            values = json.dumps(["" if v is None or v != v else str(v) for v in series.tolist()], ensure_ascii=False)
-        meta = {"name": str(name), "kind": kind, "help": COLUMN_HELP.get(name, "a score added by an estimator")}
+            values = json.dumps(
+                ["" if v is None or v != v else str(v) for v in series.tolist()], ensure_ascii=False
+            )
+        meta = {
+            "name": str(name),
+            "kind": kind,
+            "help": COLUMN_HELP.get(name, "a score added by an estimator"),
+        }
         parts.append(json.dumps(meta, ensure_ascii=False)[:-1] + ',"values":' + values + "}")
-    head = json.dumps({"n": len(scores), "classes": [str(c) for c in classes] if classes else None}, ensure_ascii=False)
+    head = json.dumps(
+        {"n": len(scores), "classes": [str(c) for c in classes] if classes else None},
+        ensure_ascii=False,
+    )
     return script_safe(head[:-1] + ',"columns":[' + ",".join(parts) + "]}")
 
 

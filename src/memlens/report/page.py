@@ -106,7 +106,11 @@ class Facts:
 
     def attacks(self) -> dict:
         """Attacks with results (an ``auc``), in mia.json's order."""
-        return {k: v for k, v in self.mia.get("attacks", {}).items() if isinstance(v, dict) and "auc" in v}
+        return {
+            k: v
+            for k, v in self.mia.get("attacks", {}).items()
+            if isinstance(v, dict) and "auc" in v
+        }
 
     def best_attack(self) -> str | None:
         """The attack with the highest TPR at the lowest FPR level (then the next level, then AUC)."""
@@ -199,31 +203,47 @@ def verdict(f: Facts) -> str:
             ci = _ci(m, key)
             clear = ci is not None and ci[0] > float(key)
             above.append(clear)
-            note = (f"95% CI {pct(ci[0])} – {pct(ci[1])}" if ci else "no interval") + f"<br>{esc(best)} · chance {fpr_words(key)}"
-            tiles.append(_tile(f"Members found at {fpr_words(key)} FPR", pct(tpr), note, "warn" if clear else "ok"))
+            note = (
+                f"95% CI {pct(ci[0])} – {pct(ci[1])}" if ci else "no interval"
+            ) + f"<br>best attack: {esc(best)} · chance: {fpr_words(key)}"
+            tiles.append(
+                _tile(
+                    f"Members found at {fpr_words(key)} FPR",
+                    pct(tpr),
+                    note,
+                    "warn" if clear else "ok",
+                )
+            )
         leaks = any(above)
         first = levels[0] if levels else None
         words = []
-        for key in levels:
+        for j, key in enumerate(levels):
+            tpr = float(m["tpr_at_fpr"][key])
             ci = _ci(m, key)
+            extra = [f"95% CI {pct(ci[0])}–{pct(ci[1])}"] if ci else []
+            if float(key) > 0 and tpr / float(key) >= 1.5:
+                extra.append(f"{tpr / float(key):,.0f}× a random guess")
+            where = (f"while wrongly flagging {fpr_words(key)} of non-members" if j == 0
+                     else f"at {fpr_words(key)} false positives")  # fmt: skip
             words.append(
-                f"{pct(m['tpr_at_fpr'][key])} of training members at {fpr_words(key)} false positives"
-                + (f" (95% CI {pct(ci[0])}–{pct(ci[1])})" if ci else "")
+                f"{pct(tpr)} of training members {where}"
+                + (f" ({'; '.join(extra)})" if extra else "")
             )
-        ratio = ""
-        if first is not None and float(first) > 0:
-            r = float(m["tpr_at_fpr"][first]) / float(first)
-            ratio = f", {r:,.0f}× what a random guess finds at {fpr_words(first)}" if r >= 1.5 else ""
         findings.append(
             f"<b>Membership inference {'works' if leaks else 'does not clearly beat chance'}</b>: "
-            f"the strongest attack, <b>{esc(best)}</b>, identifies " + "; and ".join(words) + ratio
+            f"the strongest attack, <b>{esc(best)}</b>, identifies " + ", and ".join(words)
             + f". AUC {m['auc']:.3f}. "
             + ("The confidence interval excludes chance, so the audited models leak membership."
                if leaks else "Every interval includes chance: no evidence of leakage at low FPR.")
         )  # fmt: skip
+        warned: dict[str, list[str]] = {}
         for name, a in attacks.items():
             for w in a.get("warnings", []) or []:
-                findings.append(f'<span class="warnings">{esc(name)}: {esc(w)}</span>')
+                warned.setdefault(str(w), []).append(name)
+        for w, names in warned.items():
+            findings.append(
+                f'<span class="warnings">Caution ({esc(", ".join(names))}): {esc(w)}</span>'
+            )
     else:
         note = f.mia.get("note") or "no attack produced results"
         findings.append(f"<b>Membership inference was not evaluated</b>: {esc(note)}")
@@ -244,15 +264,25 @@ def verdict(f: Facts) -> str:
                 parts.append(f"{esc(kind)}: {int((m_k >= STRONG).sum())} of {len(idx)}")
             by_kind = " Strongly memorized among them — " + "; ".join(parts) + "."
         auroc = found["auroc"]
+        strong_planted = int((mem[planted] >= STRONG).sum())
         tiles.append(_tile(
-            "Planted examples found", f"{found['found_in_top']:,} / {k:,}",
-            f"among the {k:,} most memorized · AUROC {auroc:.2f}" if math.isfinite(auroc) else "not measurable",
+            "Planted found · AUROC", f"{auroc:.2f}" if math.isfinite(auroc) else "–",
+            f"1 = all ranked first, 0.5 = chance<br>{strong_planted:,} of {k:,} planted have "
+            f"memorization ≥ {STRONG:g}; {found['found_in_top']:,} are in the top {k:,}",
             "ok" if math.isfinite(auroc) and auroc >= 0.8 else "",
         ))  # fmt: skip
+        finite_mem = np.sort(mem[np.isfinite(mem)])[::-1]
+        ties = ""
+        if 0 < k <= len(finite_mem):
+            kth = finite_mem[k - 1]
+            tied_above = int((finite_mem >= kth).sum())
+            if tied_above > k:
+                ties = (f"; but {tied_above:,} examples score {kth:.2f} or more, so which of them make the top "
+                        f"{k:,} is arbitrary and the AUROC is the fairer measure")  # fmt: skip
         findings.append(
             f"<b>Planted {plants}: {_count(k, 'example')}</b>. Ranking by memorization finds them with "
             f"AUROC {auroc:.3f} (1 = perfect, 0.5 = chance); {found['found_in_top']:,} of the {k:,} are "
-            f"among the {k:,} most memorized ({pct(found['precision_at_k'])})." + by_kind
+            f"among the {k:,} most memorized ({pct(found['precision_at_k'])}){ties}." + by_kind
         )
 
     n_models = f.config.get("design", {}).get("n_models")
@@ -275,7 +305,8 @@ def verdict(f: Facts) -> str:
         first = sorted(m["tpr_at_fpr"], key=float)[0]
         headline = (
             f"{strong:,} of {n:,} examples are strongly memorized, and a membership-inference attack "
-            + (f"finds {pct(m['tpr_at_fpr'][first])} of training members at {fpr_words(first)} false positives."
+            + (f"finds {pct(m['tpr_at_fpr'][first])} of training members at {fpr_words(first)} false positives "
+               f"(a random guess finds {fpr_words(first)})."
                if leaks else "does no better than chance at low false-positive rates.")
         )  # fmt: skip
     cls = "" if leaks is None else (" leaks" if leaks else " quiet")
@@ -290,38 +321,54 @@ def verdict(f: Facts) -> str:
 def attack_table(f: Facts) -> str:
     attacks = f.mia.get("attacks", {})
     if not attacks:
-        return f'<h3>Attacks</h3><p class="hint">{esc(f.mia.get("note", "No attacks were run."))}</p>'
-    levels = sorted({k for m in attacks.values() if isinstance(m, dict) for k in m.get("tpr_at_fpr", {})}, key=float)
+        return (
+            f'<h3>Attacks</h3><p class="hint">{esc(f.mia.get("note", "No attacks were run."))}</p>'
+        )
+    levels = sorted(
+        {k for m in attacks.values() if isinstance(m, dict) for k in m.get("tpr_at_fpr", {})},
+        key=float,
+    )
     head = "".join(f"<th>TPR @ {fpr_words(k)} FPR</th>" for k in levels)
     best = f.best_attack()
     rows = []
     for name, m in attacks.items():
         if not isinstance(m, dict) or "auc" not in m:
             note = m.get("note", "no result") if isinstance(m, dict) else str(m)
-            rows.append(f'<tr><td>{esc(name)}</td><td colspan="{len(levels) + 2}" class="hint">{esc(note)}</td></tr>')
+            rows.append(
+                f'<tr><td>{esc(name)}</td><td colspan="{len(levels) + 2}" class="hint">{esc(note)}</td></tr>'
+            )
             continue
         cells = []
         for k in levels:
             ci = _ci(m, k)
             tpr = m.get("tpr_at_fpr", {}).get(k)
-            cells.append(f"<td>{pct(tpr)}" + (f' <span class="ci">[{pct(ci[0])}, {pct(ci[1])}]</span>' if ci else "") + "</td>")
+            cells.append(
+                f"<td>{pct(tpr)}"
+                + (f'<br><span class="ci">{pct(ci[0])} – {pct(ci[1])}</span>' if ci else "")
+                + "</td>"
+            )
         members = f"{m.get('n_members', 0):,} / {m.get('n_nonmembers', 0):,}"
         mark = " ★" if name == best else ""
         rows.append(
             f'<tr class="{"best" if name == best else ""}"><td>{esc(name)}{mark}</td><td>{m["auc"]:.3f}</td>'
-            f'{"".join(cells)}<td>{members}</td></tr>'
+            f"{''.join(cells)}<td>{members}</td></tr>"
         )
     protocol = f.mia.get("protocol")
     targets = f.mia.get("targets")
     how = ""
     if targets is not None:
         how = (f"{_count(len(targets), 'target model')} attacked in turn, {f.mia.get('n_shadows', '?')} shadow "
-               f"models each; 95% Clopper–Pearson intervals in brackets. ")  # fmt: skip
+               f"models each; under each TPR, its exact 95% (Clopper–Pearson) interval. ")  # fmt: skip
     return (
         f'<h3>Attacks</h3><table class="small"><thead><tr><th>attack</th><th>AUC</th>{head}'
-        f'<th>members / non-members</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
-        f'<p class="hint">{esc(how)}{esc(protocol or "")}. ★ = strongest at the lowest FPR.</p>'
+        f"<th>members / non-members</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f'<p class="hint">{esc(how)}{esc(_sentence(protocol))} ★ = strongest at the lowest FPR.</p>'
     )
+
+
+def _sentence(text) -> str:
+    text = str(text or "").strip()
+    return (text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")) if text else ""
 
 
 def config_summary(f: Facts) -> str:
@@ -330,15 +377,20 @@ def config_summary(f: Facts) -> str:
         ("dataset", f'<span class="mono">{esc(d.get("name", "?"))}</span>'),
         ("examples", esc(f.data_words())),
         ("plants", esc(", ".join(d.get("plants", [])) or "none")),
-        ("design", f'<code>{esc(c.get("design", {}).get("spec", "?"))}</code>, {esc(c.get("design", {}).get("n_models", "?"))} models'),
+        (
+            "design",
+            f"<code>{esc(c.get('design', {}).get('spec', '?'))}</code>, {esc(c.get('design', {}).get('n_models', '?'))} models",
+        ),
         ("trainer", esc(f.trainer_words())),
         ("training time", esc(duration(f.manifest.get("training_seconds")))),
         ("seed", esc(c.get("seed", "?"))),
         ("created", esc(f.manifest.get("created", "?"))),
     ]
-    return '<h3>Configuration and cost</h3><dl class="config">' + "".join(
-        f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items
-    ) + "</dl>"
+    return (
+        '<h3>Configuration and cost</h3><dl class="config">'
+        + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items)
+        + "</dl>"
+    )
 
 
 # --- plots -------------------------------------------------------------------------------------
@@ -357,9 +409,14 @@ def plots_section(f: Facts) -> Section:
     planted = f.planted
     figs = [
         _figure(
-            plots.memorization_histogram(mem, planted, threshold=STRONG), "Memorization scores",
+            plots.memorization_histogram(mem, planted, threshold=STRONG),
+            "Memorization scores",
             "How many examples have each memorization score"
-            + (", planted (orange outline) and clean (blue) counted separately." if planted is not None else "."),
+            + (
+                ", planted (orange outline) and clean (blue) counted separately."
+                if planted is not None
+                else "."
+            ),
             "most examples sit near 0: models get them right whether or not they trained on them. "
             f"Examples right of the dashed line at {STRONG:g} are got right mostly when trained on: memorized."
             + (" Planted examples should sit to the right." if planted is not None else ""),
@@ -420,6 +477,19 @@ def _label(classes: list[str], v) -> str:
     return name if name == str(v) else f"{v} · {name}"
 
 
+def top_examples(scores, k: int) -> np.ndarray:
+    """Row positions of the ``k`` most memorized examples; ties (many score exactly 1 with few
+    models) are broken by the confidence gap between models trained on and held out from it."""
+    mem = np.nan_to_num(scores["memorization"].to_numpy(dtype=np.float64), nan=-np.inf)
+    gap = np.zeros(len(mem))
+    if {"confidence_in", "confidence_out"} <= set(scores.columns):
+        gap = np.nan_to_num(
+            (scores["confidence_in"] - scores["confidence_out"]).to_numpy(dtype=np.float64),
+            nan=-np.inf,
+        )
+    return np.lexsort((-gap, -mem))[:k]
+
+
 def gallery_section(f: Facts, data, problem: str | None) -> Section:
     s = f.scores
     sub = (
@@ -430,10 +500,9 @@ def gallery_section(f: Facts, data, problem: str | None) -> Section:
     if data is None or problem:
         note = problem or "The dataset could not be reloaded."
         return Section("gallery", "The most memorized examples",
-                       f'<p class="note">The examples cannot be shown: {esc(note)} The scores and the '
+                       f'<p class="notice">The examples cannot be shown: {esc(note)} The scores and the '
                        "table below are unaffected.</p>", sub)  # fmt: skip
-    mem = f.memorization
-    order = np.argsort(-np.nan_to_num(mem, nan=-np.inf), kind="stable")[:GALLERY_SIZE]
+    order = top_examples(s, GALLERY_SIZE)
     cards = []
     texts = getattr(data, "texts", None)
     shape = data.image_shape
@@ -453,18 +522,34 @@ def gallery_section(f: Facts, data, problem: str | None) -> Section:
             bad = int(row["predicted_out"]) >= 0 and int(row["predicted_out"]) != int(row["label"])
             lines.append(("held-out", esc(held), "mismatch" if bad else ""))
         is_planted = bool(row.get("planted", False))
-        if is_planted and "original_label" in s.columns and int(row["original_label"]) != int(row["label"]):
+        if (
+            is_planted
+            and "original_label" in s.columns
+            and int(row["original_label"]) != int(row["label"])
+        ):
             lines.append(("originally", esc(_label(f.classes, row["original_label"])), ""))
-        rows = "".join(f'<div class="row"><span>{k}</span><span class="{c}">{v}</span></div>' for k, v, c in lines)
+        rows = "".join(
+            f'<div class="row"><span>{k}</span><span class="{c}">{v}</span></div>'
+            for k, v, c in lines
+        )
         se = row.get("memorization_stderr", float("nan"))
         score = f"{row['memorization']:.2f}" + (f" ± {se:.2f}" if se == se else "")
-        badge = f' <span class="badge">{esc(row.get("plant", "") or "planted")}</span>' if is_planted else ""
+        badge = (
+            f' <span class="badge">{esc(row.get("plant", "") or "planted")}</span>'
+            if is_planted
+            else ""
+        )
         cards.append(
             f'<div class="example{" is-planted" if is_planted else ""}" data-id="{ex_id}">{view}'
             f'<div class="row"><span>#{ex_id}</span><span class="score">{score}</span></div>{rows}'
             f"{badge}</div>"
         )
-    return Section("gallery", "The most memorized examples", f'<div class="gallery">{"".join(cards)}</div>', sub)
+    return Section(
+        "gallery",
+        "The most memorized examples",
+        f'<div class="gallery">{"".join(cards)}</div>',
+        sub,
+    )
 
 
 # --- the table and details ---------------------------------------------------------------------
@@ -489,8 +574,24 @@ def table_section(f: Facts) -> tuple[Section, str]:
     return Section("table", "All examples", body, sub), data
 
 
+def _value(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, list | tuple):
+        return ", ".join(_value(x) for x in v) if v else "none"
+    if isinstance(v, dict):
+        return "; ".join(f"{k}: {_value(x)}" for k, x in v.items())
+    return str(v)
+
+
 def _dl(items) -> str:
-    return '<dl class="config">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items) + "</dl>"
+    return (
+        '<dl class="config">'
+        + "".join(f"<dt>{esc(k)}</dt><dd>{esc(_value(v))}</dd>" for k, v in items)
+        + "</dl>"
+    )
 
 
 def details_section(f: Facts) -> Section:
@@ -503,18 +604,35 @@ def details_section(f: Facts) -> Section:
              ("created", f.manifest.get("created")), ("training seconds", f.manifest.get("training_seconds"))]  # fmt: skip
     other += [(f"version: {k}", v) for k, v in f.manifest.get("versions", {}).items()]
     mia = [(k, v) for k, v in f.mia.items() if k != "attacks"]
-    blocks = [("Dataset", dataset), ("Design", design), ("Trainer", trainer), ("Run", other), ("Membership inference", mia)]
-    body = '<div class="plots">' + "".join(
-        f'<div class="card"><h3>{esc(t)}</h3>{_dl(items)}</div>' for t, items in blocks if items
-    ) + "</div>"
-    return Section("details", "Run details", body, "Everything needed to reproduce the run, from <code>run.json</code> and <code>mia.json</code>.")
+    blocks = [
+        ("Dataset", dataset),
+        ("Design", design),
+        ("Trainer", trainer),
+        ("Run", other),
+        ("Membership inference", mia),
+    ]
+    body = (
+        '<div class="plots">'
+        + "".join(
+            f'<div class="card"><h3>{esc(t)}</h3>{_dl(items)}</div>' for t, items in blocks if items
+        )
+        + "</div>"
+    )
+    return Section(
+        "details",
+        "Run details",
+        body,
+        "Everything needed to reproduce the run, from <code>run.json</code> and <code>mia.json</code>.",
+    )
 
 
 # --- the page ----------------------------------------------------------------------------------
 
 
 def _sha256(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+    return (
+        "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+    )
 
 
 def render(f: Facts, data, problem: str | None, run_path: str) -> str:
@@ -534,11 +652,11 @@ def render(f: Facts, data, problem: str | None, run_path: str) -> str:
         f"<title>memlens report · {esc(name)}</title><style>{CSS}</style></head>\n<body><main>"
         f'<header class="top"><div><span class="brand">memlens</span> audit report · '
         f'<span class="mono">{esc(name)}</span></div><div class="meta">{esc(run_path)} · '
-        f'{esc(f.manifest.get("created", ""))}</div></header>'
+        f"{esc(f.manifest.get('created', ''))}</div></header>"
         + verdict(f)
         + f'<nav class="toc">{toc}</nav>'
         + "".join(s.html() for s in sections)
-        + f'<footer>Written by memlens {esc(f.manifest.get("versions", {}).get("memlens", ""))}. '
+        + f"<footer>Written by memlens {esc(f.manifest.get('versions', {}).get('memlens', ''))}. "
         "Memorization: Feldman &amp; Zhang (NeurIPS 2020). Attacks: LiRA (Carlini et al., S&amp;P 2022), "
         "RMIA (Zarifzadeh et al., ICML 2024), loss threshold (Yeom et al., CSF 2018). "
         "This page is self-contained and makes no network requests.</footer>"
@@ -580,5 +698,8 @@ def _load_data(run, n_rows: int):
     except Exception as e:  # a moved file, a changed package, an unreadable archive: say so, go on
         return None, f"{type(e).__name__}: {e}"
     if data.n_examples != n_rows:
-        return None, f"the reloaded dataset has {data.n_examples:,} examples but the scores have {n_rows:,}."
+        return (
+            None,
+            f"the reloaded dataset has {data.n_examples:,} examples but the scores have {n_rows:,}.",
+        )
     return data, None

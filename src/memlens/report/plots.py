@@ -47,7 +47,14 @@ def _png_uri(fig) -> str:
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # missing glyphs in exotic class names are not our error
-        fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.08, metadata={"Software": None})
+        fig.savefig(
+            buf,
+            format="png",
+            dpi=DPI,
+            bbox_inches="tight",
+            pad_inches=0.08,
+            metadata={"Software": None},
+        )
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -68,8 +75,7 @@ def memorization_histogram(memorization, planted=None, *, threshold: float = 0.5
     mem = np.asarray(memorization, dtype=np.float64)
     ok = np.isfinite(mem)
     planted = np.zeros(mem.shape, bool) if planted is None else np.asarray(planted, bool)
-    lo = min(-0.1, np.floor(np.nanmin(mem[ok]) * 20) / 20) if ok.any() else -0.1
-    bins = np.arange(lo, 1.0 + 1e-9 + 0.05, 0.05)
+    bins = _bins(mem[ok])
     fig, ax = _figure()
     clean = mem[ok & ~planted]
     ax.hist(clean, bins=bins, color=CLEAN, alpha=0.75, label=f"clean ({len(clean):,})")
@@ -84,6 +90,23 @@ def memorization_histogram(memorization, planted=None, *, threshold: float = 0.5
     ax.set_ylabel("examples (log scale)")
     _legend(ax, loc="upper right")
     return _png_uri(fig)
+
+
+def _bins(values: np.ndarray) -> np.ndarray:
+    """Histogram bin edges: one bin per value when scores are few distinct values (k/8 − j/8 with
+    8 models a side), else 0.05 wide; always reaching from below 0 to 1."""
+    if values.size == 0:
+        return np.linspace(-0.1, 1.0, 23)
+    distinct = np.unique(values)
+    lo, hi = min(float(distinct[0]), 0.0), max(float(distinct[-1]), 1.0)
+    if 1 < len(distinct) <= 64:
+        step = float(np.min(np.diff(distinct)))
+        if step >= 0.02 and np.allclose(
+            (distinct - distinct[0]) / step, np.round((distinct - distinct[0]) / step), atol=1e-6
+        ):
+            first, last = np.floor((lo - distinct[0]) / step), np.ceil((hi - distinct[0]) / step)
+            return distinct[0] + (np.arange(first, last + 2) - 0.5) * step  # centred on the values
+    return np.arange(np.floor(lo * 20) / 20, hi + 0.05 + 1e-9, 0.05)
 
 
 def roc_curves(attacks: dict) -> str:
@@ -103,8 +126,14 @@ def roc_curves(attacks: dict) -> str:
         label = f"{name}  (AUC {m['auc']:.3f})"
         ax.plot(fpr[keep], np.maximum(tpr[keep], 1e-7), color=ATTACK_COLORS[i % len(ATTACK_COLORS)],
                 linewidth=1.8, label=label, drawstyle="steps-post")  # fmt: skip
+    # below one over the number of non-members the curve carries no information
+    negatives = min((m.get("n_nonmembers") or 0) for m in attacks.values()) if attacks else 0
+    if negatives:
+        smallest = max(smallest, 0.5 / negatives)
     smallest = max(min(smallest, 1e-3), 1e-6)
-    ax.plot([smallest, 1], [smallest, 1], color="#718096", linestyle="--", linewidth=1.0, label="chance")
+    ax.plot(
+        [smallest, 1], [smallest, 1], color="#718096", linestyle="--", linewidth=1.0, label="chance"
+    )
     for level in (1e-3, 1e-2):
         if level > smallest:
             ax.axvline(level, color="#a0aec0", linestyle=":", linewidth=1.0)
@@ -140,9 +169,13 @@ def score_vs_in_count(memorization, in_count, planted=None) -> str:
     if 1 < len(levels) <= 200:
         means = [np.nanmean(mem[ok & (count == c)]) for c in levels]
         ax.plot(levels, means, color=INK, linewidth=1.5, label="mean")
+    elif len(levels) == 1:  # one design-fixed in-count: a strip, labelled as such
+        ax.set_xticks(levels)
+        ax.set_xlim(levels[0] - 1, levels[0] + 1)
+        ax.grid(False, axis="x")
     ax.set_xlabel("in-count  (models that trained on the example)")
     ax.set_ylabel("memorization")
-    _legend(ax, loc="upper right", markerscale=2)
+    _legend(ax, loc="upper right", markerscale=3)
     return _png_uri(fig)
 
 
@@ -164,8 +197,12 @@ def proxy_vs_memorization(memorization, proxy, name: str, planted=None) -> tuple
                    linewidths=0, label="planted", rasterized=True)  # fmt: skip
     ax.set_xlabel("Feldman–Zhang memorization")
     ax.set_ylabel(name).set_parse_math(False)
-    ax.set_title(f"Spearman ρ = {rho:.2f}" if np.isfinite(rho) else "too few finite values", fontsize=9, color=INK)
-    _legend(ax, loc="best", markerscale=2)
+    ax.set_title(
+        f"Spearman ρ = {rho:.2f}" if np.isfinite(rho) else "too few finite values",
+        fontsize=9,
+        color=INK,
+    )
+    _legend(ax, loc="best", markerscale=3)
     return _png_uri(fig), rho
 
 
@@ -185,7 +222,9 @@ def per_class(memorization, labels, class_names, *, threshold: float = 0.5, limi
     counts = np.bincount(labels[ok], minlength=n_classes).astype(np.float64)
     sums = np.bincount(labels[ok], weights=mem[ok], minlength=n_classes)
     squares = np.bincount(labels[ok], weights=mem[ok] ** 2, minlength=n_classes)
-    strong = np.bincount(labels[ok], weights=(mem[ok] >= threshold).astype(float), minlength=n_classes)
+    strong = np.bincount(
+        labels[ok], weights=(mem[ok] >= threshold).astype(float), minlength=n_classes
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = sums / counts
         var = np.maximum(squares / counts - mean**2, 0) * counts / np.maximum(counts - 1, 1)

@@ -1,0 +1,52 @@
+"""Smoke versions of the reproductions in experiments/ (the full runs are recorded in REPRODUCTIONS.md)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from memlens.data.loaders import fashion_mnist_dir  # noqa: E402
+
+
+def test_fz_digits_smoke(tmp_path):
+    from experiments import fz_digits
+
+    r = fz_digits.main(["--smoke", "--no-progress", "--out", str(tmp_path)])
+    assert r["models"] == 20 and 0 <= r["auroc_flipped"] <= 1 and (tmp_path / "fz_digits.json").exists()
+    assert r["auroc_flipped"] > 0.8  # even 20 models find most flipped labels
+
+
+def test_lira_shadows_smoke(tmp_path):
+    from experiments import lira_shadows
+
+    r = lira_shadows.main(["--smoke", "--no-progress", "--out", str(tmp_path)])
+    assert [row["shadows"] for row in r["sweep"]] == [2, 4, 8]
+    assert all(row["lira-online (global variance)"]["dropped"] == 0 for row in r["sweep"])  # pairs balance
+
+
+@pytest.mark.skipif(not (fashion_mnist_dir() / "train-images-idx3-ubyte.gz").exists(), reason="no Fashion-MNIST")
+def test_fashion_full_smoke(tmp_path):
+    from experiments import fashion_full
+
+    r = fashion_full.main(["--smoke", "--no-progress", "--out", str(tmp_path)])
+    assert r["n_examples"] == 2000 and r["test_accuracy"] > 0.5
+
+
+def test_paired_halves_balances_every_pair_subset():
+    import numpy as np
+
+    from experiments.common import paired_halves
+
+    m = paired_halves(8, 50, seed=1).membership
+    for k in (2, 4, 8):
+        assert (m[:k].sum(axis=0) == k // 2).all()
+    assert not np.array_equal(m[0], m[2])
+
+
+def test_bench_smoke(capsys):
+    from bench import ensemble_vs_loop
+
+    ensemble_vs_loop.main(["--models", "4", "--epochs", "2"])
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("speedup ")
