@@ -15,6 +15,11 @@ from pathlib import Path
 import numpy as np
 
 import memlens as ml
+
+if __package__ in (None, ""):  # run as `python experiments/NAME.py`
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import parser, record
 
 

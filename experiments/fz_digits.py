@@ -16,6 +16,11 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
 import memlens as ml
+
+if __package__ in (None, ""):  # run as `python experiments/NAME.py`
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import parser, record
 
 

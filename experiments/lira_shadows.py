@@ -17,6 +17,11 @@ from pathlib import Path
 import numpy as np
 
 import memlens as ml
+
+if __package__ in (None, ""):  # run as `python experiments/NAME.py`
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import paired_halves, parser, record
 
 SHADOWS = (2, 4, 8, 16, 32, 64)

@@ -36,7 +36,6 @@ def test_fashion_full_smoke(tmp_path):
 
 def test_paired_halves_balances_every_pair_subset():
     import numpy as np
-
     from experiments.common import paired_halves
 
     m = paired_halves(8, 50, seed=1).membership

@@ -11,11 +11,12 @@ import numpy as np
 from memlens import estimate
 from memlens.data import Dataset
 from memlens.design import Design
+from memlens.errors import MemlensError
 from memlens.executors import Executor, InProcess
 from memlens.store import RunStore
 from memlens.train.base import Trainer, model_seeds
 
-#: attack name -> (observation it reads, attack callable taking (target, shadow mask, shadow obs))
+#: the observation each attack reads
 ATTACKS = {
     "lira-online": "confidence",
     "lira-offline": "confidence",
@@ -45,7 +46,7 @@ def audit(
         The finished :class:`Run`, with ``scores`` (one row per example) and ``mia``.
     """
     if design.n_examples != data.n_examples:
-        raise ValueError(f"The design covers {design.n_examples} examples, the data has {data.n_examples}.")
+        raise MemlensError(f"The design covers {design.n_examples} examples, the data has {data.n_examples}.")
     shard_size = shard_size or (32 if getattr(trainer, "units_per_model", 1) > 1 else 8)
     config = {
         "dataset": {**data.summary(), "fingerprint": data.fingerprint()},
@@ -79,7 +80,8 @@ def _train(store, data, design, trainer, seeds, pending, executor, show_progress
     done = (design.n_models - sum(stop - start for _, start, stop in pending)) * units
     columns = (
         TextColumn("[bold]training[/] {task.description}"), BarColumn(),
-        TextColumn("{task.completed}/{task.total} model-epochs"), TimeElapsedColumn(),
+        TextColumn("{task.completed}/{task.total} " + ("model-epochs" if units > 1 else "models")),
+        TimeElapsedColumn(),
         TextColumn("ETA"), TimeRemainingColumn(),
     )  # fmt: skip
     with Progress(*columns, disable=not show_progress, transient=False) as bar:

@@ -34,6 +34,7 @@ def test_writes_report_html_into_the_run_and_returns_its_path(digits_run):
         p.name for p in digits_run.path.iterdir() if p.name.startswith(".report.html")
     ]  # no temp left
     assert write_report(str(digits_run.path)) == path  # a run directory works as well as a Run
+    assert path.read_text().count('class="example') == 24  # and reloads its data for the gallery
 
 
 def test_page_is_self_contained(digits_run):
@@ -182,6 +183,22 @@ def test_tabular_data_shows_feature_values_instead_of_images(digits_run, tmp_pat
     text = _read_after(run)
     gallery = text[text.index('id="gallery"') : text.index('id="table"')]
     assert "<img" not in gallery and "(64 features)" in gallery
+
+
+def test_a_run_without_any_memorization_score_still_renders(digits_run, tmp_path, copy_run):
+    import warnings
+
+    import memlens as ml
+
+    path = copy_run(digits_run, tmp_path / "unscored")
+    scores = digits_run.scores.copy()
+    scores["memorization"] = np.nan
+    scores.to_parquet(path / "scores.parquet", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        text = _read_after(ml.Run.open(path))
+    assert "No example has a memorization score" in text
+    assert f"0 of {len(scores):,} examples" in text
 
 
 def test_an_unfinished_run_is_refused_with_advice(digits_run, tmp_path, copy_run):

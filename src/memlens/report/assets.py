@@ -220,9 +220,14 @@ JS = r"""
     th.title = c.help + " (click to sort)";
     th.className = c.kind;
     th.dataset.col = c.name;
-    th.addEventListener("click", function () {
+    th.tabIndex = 0;
+    function sortBy() {
       if (sortCol === c) { sortDesc = !sortDesc; } else { sortCol = c; sortDesc = c.kind !== "str"; }
       sortOrder(); applyFilter(); page = 0; draw();
+    }
+    th.addEventListener("click", sortBy);
+    th.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sortBy(); }
     });
     headRow.appendChild(th);
   });

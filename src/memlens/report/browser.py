@@ -211,14 +211,17 @@ class Page:
     ) -> float:
         """Load a file or URL and wait until ``ready`` (a JS expression) is true; return seconds taken."""
         url = Path(path).resolve().as_uri() if "://" not in str(path) else str(path)
+        self.eval("window.__memlensLeft = true")  # marks the old document, so it never counts as ready
         start = time.monotonic()
         self.call("Page.navigate", {"url": url})
-        self.wait_for(ready, timeout=timeout)
+        self.wait_for(f"!window.__memlensLeft && ({ready})", timeout=timeout)
         return time.monotonic() - start
 
     def wait_for(self, expression: str, *, timeout: float = 30.0) -> None:
+        """Poll until ``expression`` is truthy (an expression that throws counts as false)."""
         deadline = time.monotonic() + timeout
-        while not self.eval(f"!!({expression})"):
+        probe = f"(() => {{ try {{ return !!({expression}); }} catch (e) {{ return false; }} }})()"
+        while not self.eval(probe):
             if time.monotonic() > deadline:
                 raise BrowserError(f"timed out waiting for {expression}")
             time.sleep(0.02)

@@ -215,7 +215,6 @@ def verdict(f: Facts) -> str:
                 )
             )
         leaks = any(above)
-        first = levels[0] if levels else None
         words = []
         for j, key in enumerate(levels):
             tpr = float(m["tpr_at_fpr"][key])
@@ -230,7 +229,7 @@ def verdict(f: Facts) -> str:
                 + (f" ({'; '.join(extra)})" if extra else "")
             )
         findings.append(
-            f"<b>Membership inference {'works' if leaks else 'does not clearly beat chance'}</b>: "
+            f"<b>Membership inference {'succeeds' if leaks else 'does not clearly beat chance'}</b>: "
             f"the strongest attack, <b>{esc(best)}</b>, identifies " + ", and ".join(words)
             + f". AUC {m['auc']:.3f}. "
             + ("The confidence interval excludes chance, so the audited models leak membership."
@@ -298,11 +297,12 @@ def verdict(f: Facts) -> str:
         f"seed {esc(f.config.get('seed', '?'))}; training took {duration(seconds)}{per_model}."
     )
 
-    if best is None:
+    levels = sorted(attacks[best].get("tpr_at_fpr", {}), key=float) if best is not None else []
+    if not levels:
         headline = f"{strong:,} of {n:,} examples are strongly memorized; membership inference was not run."
     else:
         m = attacks[best]
-        first = sorted(m["tpr_at_fpr"], key=float)[0]
+        first = levels[0]
         headline = (
             f"{strong:,} of {n:,} examples are strongly memorized, and a membership-inference attack "
             + (f"finds {pct(m['tpr_at_fpr'][first])} of training members at {fpr_words(first)} false positives "
@@ -407,7 +407,8 @@ def plots_section(f: Facts) -> Section:
     s = f.scores
     mem = f.memorization
     planted = f.planted
-    figs = [
+    scored = bool(np.isfinite(mem).any())
+    figs = [] if not scored else [
         _figure(
             plots.memorization_histogram(mem, planted, threshold=STRONG),
             "Memorization scores",
@@ -433,7 +434,10 @@ def plots_section(f: Facts) -> Section:
             "means an attacker can confidently pick out some training examples.",
             "ROC curves of the membership-inference attacks on log-log axes",
         ))  # fmt: skip
-    if "in_count" in s.columns:
+    if not scored:
+        figs.insert(0, '<p class="notice">No example has a memorization score: each lacked models that '
+                    "trained on it or models that held it out (see the design). Memorization plots are left out.</p>")
+    if "in_count" in s.columns and scored:
         constant = s["in_count"].nunique() == 1
         figs.append(_figure(
             plots.score_vs_in_count(mem, s["in_count"].to_numpy(), planted), "Memorization vs in-count",
@@ -443,7 +447,7 @@ def plots_section(f: Facts) -> Section:
                "so there is a single column." if constant else ""),
             "scatter of memorization against in-count",
         ))  # fmt: skip
-    for col in examples.extra_score_columns(s):
+    for col in examples.extra_score_columns(s) if scored else []:
         uri, rho = plots.proxy_vs_memorization(mem, s[col].to_numpy(dtype=np.float64), col, planted)
         figs.append(_figure(
             uri, f"{col} vs Feldman–Zhang memorization",
@@ -453,7 +457,7 @@ def plots_section(f: Facts) -> Section:
             "planted examples in the top right are found by both.",
             f"scatter of {col} against memorization",
         ))  # fmt: skip
-    if "label" in s.columns and len(f.classes):
+    if "label" in s.columns and len(f.classes) and scored:
         figs.append(_figure(
             plots.per_class(mem, s["label"].to_numpy(), f.classes, threshold=STRONG), "Memorization by class",
             "Mean memorization of the examples given each label, with how many are strongly memorized.",
@@ -467,14 +471,14 @@ def plots_section(f: Facts) -> Section:
 
 
 def _label(classes: list[str], v) -> str:
+    """A class's display name (the gallery shows names; the table shows "index · name")."""
     try:
         v = int(v)
     except (TypeError, ValueError):
         return "–"
     if v < 0:
         return "–"
-    name = classes[v] if v < len(classes) else str(v)
-    return name if name == str(v) else f"{v} · {name}"
+    return classes[v] if v < len(classes) else str(v)
 
 
 def top_examples(scores, k: int) -> np.ndarray:
