@@ -47,5 +47,5 @@ def test_paired_halves_balances_every_pair_subset():
 def test_bench_smoke(capsys):
     from bench import ensemble_vs_loop
 
-    ensemble_vs_loop.main(["--models", "4", "--epochs", "2"])
+    ensemble_vs_loop.main(["--models", "4", "--epochs", "2", "--repeats", "1"])
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("speedup ")

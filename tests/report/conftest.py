@@ -22,7 +22,6 @@ HOSTILE = (
     '<img src=x onerror="window.__pwned=1">',
     "\"quotes' & ampersands",
 )
-READY = "document.body && document.body.hasAttribute('data-ready')"
 
 
 def _audit(data, models: int, out: Path, **trainer_options):

@@ -29,8 +29,8 @@ def write_report(run) -> Path:
         RunStoreError: the directory is not a finished run (no ``scores.parquet``).
 
     Example:
-        >>> import memlens as ml                                        # doctest: +SKIP
-        >>> ml.report.write_report("runs/m1")                           # doctest: +SKIP
+        >>> from memlens.report import write_report
+        >>> write_report("runs/m1")                                     # doctest: +SKIP
         PosixPath('runs/m1/report.html')
     """
     from memlens.audit import Run

@@ -211,7 +211,9 @@ class Page:
     ) -> float:
         """Load a file or URL and wait until ``ready`` (a JS expression) is true; return seconds taken."""
         url = Path(path).resolve().as_uri() if "://" not in str(path) else str(path)
-        self.eval("window.__memlensLeft = true")  # marks the old document, so it never counts as ready
+        self.eval(
+            "window.__memlensLeft = true"
+        )  # marks the old document, so it never counts as ready
         start = time.monotonic()
         self.call("Page.navigate", {"url": url})
         self.wait_for(f"!window.__memlensLeft && ({ready})", timeout=timeout)

@@ -129,7 +129,7 @@ class Facts:
         t = self.config.get("trainer", {})
         if t.get("trainer") == "ensemble" or "model" in t:
             bits = [str(t.get("model", "model"))]
-            if "width" in t:
+            if "width" in t and t.get("model") != "linear":  # a linear model has no width
                 bits.append(f"width {t['width']}")
             if "epochs" in t:
                 bits.append(f"{t['epochs']} epochs")
@@ -260,7 +260,7 @@ def verdict(f: Facts) -> str:
             parts = []
             for kind, idx in kinds.groupby(kinds).groups.items():
                 m_k = f.scores.loc[idx, "memorization"].to_numpy(dtype=np.float64)
-                parts.append(f"{esc(kind)}: {int((m_k >= STRONG).sum())} of {len(idx)}")
+                parts.append(f"{esc(kind)}: {int((m_k >= STRONG).sum()):,} of {len(idx):,}")
             by_kind = " Strongly memorized among them — " + "; ".join(parts) + "."
         auroc = found["auroc"]
         strong_planted = int((mem[planted] >= STRONG).sum())
@@ -408,22 +408,26 @@ def plots_section(f: Facts) -> Section:
     mem = f.memorization
     planted = f.planted
     scored = bool(np.isfinite(mem).any())
-    figs = [] if not scored else [
-        _figure(
-            plots.memorization_histogram(mem, planted, threshold=STRONG),
-            "Memorization scores",
-            "How many examples have each memorization score"
-            + (
-                ", planted (orange outline) and clean (blue) counted separately."
-                if planted is not None
-                else "."
-            ),
-            "most examples sit near 0: models get them right whether or not they trained on them. "
-            f"Examples right of the dashed line at {STRONG:g} are got right mostly when trained on: memorized."
-            + (" Planted examples should sit to the right." if planted is not None else ""),
-            "histogram of memorization scores",
-        )  # fmt: skip
-    ]
+    figs = (
+        []
+        if not scored
+        else [
+            _figure(
+                plots.memorization_histogram(mem, planted, threshold=STRONG),
+                "Memorization scores",
+                "How many examples have each memorization score"
+                + (
+                    ", planted (orange outline) and clean (blue) counted separately."
+                    if planted is not None
+                    else "."
+                ),
+                "most examples sit near 0: models get them right whether or not they trained on them. "
+                f"Examples right of the dashed line at {STRONG:g} are got right mostly when trained on: memorized."
+                + (" Planted examples should sit to the right." if planted is not None else ""),
+                "histogram of memorization scores",
+            )  # fmt: skip
+        ]
+    )
     attacks = {k: v for k, v in f.attacks().items() if "roc" in v}
     if attacks:
         figs.append(_figure(
@@ -435,8 +439,11 @@ def plots_section(f: Facts) -> Section:
             "ROC curves of the membership-inference attacks on log-log axes",
         ))  # fmt: skip
     if not scored:
-        figs.insert(0, '<p class="notice">No example has a memorization score: each lacked models that '
-                    "trained on it or models that held it out (see the design). Memorization plots are left out.</p>")
+        figs.insert(
+            0,
+            '<p class="notice">No example has a memorization score: each lacked models that '
+            "trained on it or models that held it out (see the design). Memorization plots are left out.</p>",
+        )
     if "in_count" in s.columns and scored:
         constant = s["in_count"].nunique() == 1
         figs.append(_figure(

@@ -38,6 +38,11 @@ class Ensemble:
         lr, weight_decay: Optimizer settings (L2 weight decay).
         precision: ``"float32"`` or ``"bfloat16"`` (autocast; fast on CPUs with AMX).
         eval_batch: Examples per forward pass when observing.
+        proxies: One-model memorization proxies to record during training (see
+            :mod:`memlens.train.proxies`): ``"curvature"``, ``"self-influence"``,
+            ``"learning-events"``.
+        proxy_every: Epochs between proxy checkpoints (default: about 10 checkpoints per run).
+        curvature_vectors, curvature_step: Rademacher vectors n and finite-difference step h.
 
     Example:
         >>> from memlens.data import load
@@ -59,8 +64,19 @@ class Ensemble:
     weight_decay: float = 0.0
     precision: str = "float32"
     eval_batch: int = 2048
+    proxies: tuple[str, ...] = ()
+    proxy_every: int | None = None
+    curvature_vectors: int = 10
+    curvature_step: float = 1e-3
 
     def __post_init__(self) -> None:
+        from memlens.train import proxies
+
+        self.proxies = tuple(sorted(set(self.proxies)))
+        if self.proxies and self.proxy_every is None:
+            self.proxy_every = max(1, self.epochs // 10)
+        if self.proxies:
+            proxies.check(self.proxies, model=self.model, epochs=self.epochs, every=self.proxy_every)
         if self.model not in MODELS:
             raise MemlensError(f"Unknown ensemble model '{self.model}'; use one of {', '.join(MODELS)}.")
         if self.optimizer not in ("adam", "sgd"):
@@ -182,6 +198,12 @@ class Ensemble:
         B = min(self.batch_size, int(counts.max()))
         steps = math.ceil(counts.max() / B)
         autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
+        tracker = None
+        if self.proxies:
+            from memlens.train.proxies import ProxyTracker
+
+            tracker = ProxyTracker(self, self.proxies, m, n, epochs=self.epochs,
+                                   curvature_vectors=self.curvature_vectors, curvature_step=self.curvature_step)
         for _epoch in range(self.epochs):
             # (M, steps·B) example ids, each row a fresh permutation of that model's members;
             # shorter rows are padded with weight-0 entries (designs here differ by at most a few)
@@ -200,10 +222,14 @@ class Ensemble:
                 opt.zero_grad()
                 per_model.sum().backward()
                 opt.step(active=bw[:, 0] > 0)  # a model whose subset is used up sits this step out
+            if tracker is not None and (_epoch + 1) % self.proxy_every == 0:
+                tracker.update(params, X, y, data.image_shape, epoch=_epoch + 1, lr=self.lr)
             if progress:
                 progress(m)
         with torch.no_grad():
             out = self._observe(params, X, data.y, data.image_shape)
+            if tracker is not None:
+                out.update(tracker.results())
             if data.has_test:
                 X_test = torch.from_numpy((data.X_test - mean) / std)
                 test = self._observe(params, X_test, data.y_test, data.image_shape, probabilities=False)
