@@ -167,3 +167,67 @@ def test_stacked_optimizer_matches_torch_for_each_model_and_skips_inactive(kind,
     for j in range(m):
         for p, q in zip(stacked, lone[j], strict=True):
             torch.testing.assert_close(p.detach().view(m, -1, *p.shape[1:])[j], q.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_closed_form_gradient_norms_match_autograd_per_example():
+    """The slow twin of self-influence: each example's parameter gradient through autograd."""
+    from memlens.train.proxies import _logits_and_grad_sq_norm
+
+    for kind in ("mlp", "linear"):
+        trainer = Ensemble(kind, width=6)
+        m, B, d, c = 2, 4, 5, 3
+        params = trainer._init(d, c, None, model_seeds(1, m))
+        x, y = torch.randn(B, d), torch.randint(0, c, (B,))
+        _, sq = _logits_and_grad_sq_norm(trainer, params, x, y, None, True)
+        for j in range(m):
+            for i in range(B):
+                logits = trainer._forward([p[j : j + 1] for p in params], x[i : i + 1], None, shared=True)[0]
+                grads = torch.autograd.grad(F.cross_entropy(logits, y[i : i + 1], reduction="sum"), params)
+                expected = sum(g[j].pow(2).sum() for g in grads)
+                assert np.isclose(sq[j, i], expected.item(), rtol=1e-4)
+
+
+def test_curvature_matches_per_example_finite_differences():
+    from memlens.train.proxies import _curvature
+
+    trainer = Ensemble("mlp", width=8)
+    params = trainer._init(5, 3, None, model_seeds(2, 2))
+    x, y = torch.randn(4, 5), torch.randint(0, 3, (4,))
+    got = _curvature(trainer, params, x, y, None, torch.Generator().manual_seed(0), 3, 1e-2)
+    g = torch.Generator().manual_seed(0)
+    expected = np.zeros((2, 4))
+    for _ in range(3):
+        v = (torch.randint(0, 2, x.shape, generator=g, dtype=torch.float32) * 2 - 1) * 1e-2
+        for j in range(2):
+            for i in range(4):
+                def input_grad(inp):
+                    inp = inp.clone().requires_grad_()
+                    out = trainer._forward([p[j : j + 1] for p in params], inp[None, None], None, shared=False)[0, 0]
+                    return torch.autograd.grad(F.cross_entropy(out[None], y[i : i + 1]), inp)[0]
+                expected[j, i] += (input_grad(x[i] + v[i]) - input_grad(x[i])).pow(2).sum().item() / 3
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-9)
+
+
+def test_proxies_find_planted_label_noise_with_one_model():
+    from memlens.data import label_noise
+    from memlens.estimate import planted_recovery
+
+    data = load("digits:600").plant(label_noise(0.1, seed=0))
+    trainer = Ensemble("mlp", epochs=40, proxies=("curvature", "self-influence", "learning-events"),
+                       curvature_vectors=2)
+    obs = trainer.fit_observe(data, np.ones((1, 600), bool), model_seeds(0, 1))
+    for name in ("curvature", "self_influence", "train_loss_mean", "first_learned_epoch"):
+        assert planted_recovery(data.planted, obs[name][0])["auroc"] > 0.85, name
+    assert planted_recovery(data.planted, -obs["train_margin_mean"][0])["auroc"] > 0.85
+    assert obs["forgetting_events"].min() >= 0 and obs["first_learned_epoch"].max() <= 41
+
+
+def test_proxies_that_cannot_apply_are_refused_up_front():
+    with pytest.raises(MemlensError, match="closed form for the mlp and logreg"):
+        Ensemble("cnn", epochs=10, proxies=("self-influence",))
+    with pytest.raises(MemlensError, match="fewer than 2"):
+        Ensemble("mlp", epochs=1, proxies=("curvature",))
+    with pytest.raises(MemlensError, match="Unknown proxy"):
+        Ensemble("mlp", proxies=("vibes",))
+    with pytest.raises(MemlensError, match="scikit-learn estimator does not expose"):
+        parse_model("sklearn:sklearn.naive_bayes.GaussianNB", proxies=("curvature",))

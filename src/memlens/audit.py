@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,6 +133,11 @@ def example_scores(run: Run):
             "plant": data.plant_kind.astype(str),
         }
     )
+    from memlens.train.proxies import OUTPUTS
+
+    for name in (n for outputs in OUTPUTS.values() for n in outputs):
+        if name in run.observations:  # a one-model proxy: its mean over the models trained on it
+            frame[name] = estimate.memorization_scores(membership, run.observations[name]).mean_in
     if "probabilities" in run.observations:
         probs = run.observations["probabilities"]
         for side, mask in (("in", membership), ("out", ~membership)):
@@ -175,18 +181,36 @@ def membership_inference(membership, observations, *, n_targets: int = 8) -> dic
         metrics = estimate.attack_metrics(labels, scores)
         metrics["n_dropped"] = int(dropped)
         fpr, tpr, _ = estimate.roc_curve(labels, scores)
-        metrics["roc"] = _roc_on_log_grid(fpr, tpr)
+        metrics["roc"] = _roc_on_log_grid(fpr, tpr, n_nonmembers=metrics["n_nonmembers"])
         result["attacks"][name] = metrics
     return result
 
 
-def _roc_on_log_grid(fpr: np.ndarray, tpr: np.ndarray, points: int = 120) -> dict:
+def _roc_on_log_grid(fpr: np.ndarray, tpr: np.ndarray, *, n_nonmembers: int, points: int = 120) -> dict:
     """The ROC curve at log-spaced FPRs (enough to draw it on log–log axes, small enough for JSON)."""
-    smallest = max(1.0 / max(np.count_nonzero(fpr < 1) * 10, 1), 1e-6)
+    smallest = max(1.0 / max(n_nonmembers, 1), 1e-6)  # one false positive: the finest FPR there is
     grid = np.unique(np.concatenate([np.geomspace(smallest, 1.0, points), [1.0]]))
     # largest TPR reached at an FPR not above each grid point (the curve is a staircase)
     at = np.searchsorted(fpr, grid, side="right") - 1
     return {"fpr": np.round(grid, 8).tolist(), "tpr": np.round(tpr[np.clip(at, 0, None)], 6).tolist()}
+
+
+class _LazyObservations(Mapping):
+    def __init__(self, store: RunStore):
+        self.store, self.names, self.loaded = store, store.observation_names(), {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.names:
+            raise KeyError(name)
+        if name not in self.loaded:
+            self.loaded[name] = self.store.observation(name)
+        return self.loaded[name]
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
 
 
 @dataclass
@@ -196,7 +220,7 @@ class Run:
     path: Path
     store: RunStore
     data: Dataset | None = None
-    _observations: dict = field(default_factory=dict, repr=False)
+    _observations: Mapping | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, path) -> Run:
@@ -207,9 +231,10 @@ class Run:
         return self.store.membership
 
     @property
-    def observations(self) -> dict[str, np.ndarray]:
-        if not self._observations:
-            self._observations = {n: self.store.observation(n) for n in self.store.observation_names()}
+    def observations(self) -> Mapping[str, np.ndarray]:
+        """Observation arrays by name, each memory-mapped (and checksum-verified) on first access."""
+        if self._observations is None:
+            self._observations = _LazyObservations(self.store)
         return self._observations
 
     @functools.cached_property

@@ -43,6 +43,7 @@ def audit(
     label_column: Annotated[str | None, typer.Option(help="Label column of a .csv dataset.")] = None,
     shard_size: Annotated[int | None, typer.Option(help="Models trained together and saved as one resumable shard.")] = None,
     targets: Annotated[int, typer.Option(help="Models attacked in turn for membership inference.")] = 8,
+    proxies: Annotated[str, typer.Option(help="One-model memorization proxies recorded during training, comma-separated: curvature, self-influence, learning-events (ensemble models only).")] = "",
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Train MODELS models on known subsets, observe them, and estimate memorization and leakage.
@@ -63,9 +64,10 @@ def audit(
         from memlens.train.ensemble import auto_epochs
 
         epochs = auto_epochs(int(membership_design.membership.sum(axis=1).max()), batch_size)
+    wanted = tuple(p.strip() for p in proxies.split(",") if p.strip())
     trainer = ml.train.parse_model(
         model, epochs=epochs, width=width, batch_size=batch_size, lr=lr, optimizer=optimizer,
-        weight_decay=weight_decay, precision=precision,
+        weight_decay=weight_decay, precision=precision, proxies=wanted,
     )  # fmt: skip
     console.print(
         f"[bold]memlens audit[/] {data.name}: {data.n_examples} examples, {data.n_classes} classes"

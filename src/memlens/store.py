@@ -102,6 +102,7 @@ class RunStore:
     def __init__(self, path: Path, manifest: dict):
         self.path = Path(path)
         self.manifest = manifest
+        self._verified: set[str] = set()
 
     # --- opening ---------------------------------------------------------------------------
 
@@ -132,13 +133,14 @@ class RunStore:
             )
         store = cls(path, manifest)
         if verify:
-            store.verify()
+            store.verify(deep=False)
         return store
 
     @classmethod
     def create_or_resume(cls, path, config: dict, membership: np.ndarray) -> RunStore:
         """Start a run at ``path``, or resume the one there if its configuration is the same."""
         path = Path(path)
+        config = json.loads(json.dumps(config, default=_json_default))  # as it will read back
         if path.exists() and not path.is_dir():
             raise RunStoreError(f"{path} exists and is a file, not a run directory.")
         if path.is_dir() and any(path.iterdir()):
@@ -169,8 +171,12 @@ class RunStore:
         store.save_manifest()
         return store
 
-    def verify(self) -> None:
-        """Check every recorded file exists and matches its checksum; name the ones that do not."""
+    def verify(self, *, deep: bool = True) -> None:
+        """Check every recorded file exists and matches its checksum; name the ones that do not.
+
+        With ``deep=False`` the (possibly large) observation files are only checked for presence;
+        each is hashed when :meth:`observation` first reads it.
+        """
         recorded = dict(self.manifest.get("files", {}))
         recorded.update({s["file"]: s["sha256"] for s in self.manifest.get("shards", {}).values()})
         problems = []
@@ -178,8 +184,11 @@ class RunStore:
             f = self.path / name
             if not f.exists():
                 problems.append(f"{name} is missing")
-            elif _sha256(f) != digest:
-                problems.append(f"{name} does not match its checksum (damaged or truncated)")
+            elif (deep or not name.startswith("observations/")) and name not in self._verified:
+                if _sha256(f) != digest:
+                    problems.append(f"{name} does not match its checksum (damaged or truncated)")
+                else:
+                    self._verified.add(name)
         if problems:
             raise RunStoreError(
                 f"The run in {self.path} is damaged: {'; '.join(problems)}. Its results cannot be "
@@ -296,6 +305,15 @@ class RunStore:
         )
 
     def observation(self, name: str) -> np.ndarray:
+        """An (M, N[, C]) observation array, memory-mapped, checked against its checksum on first use."""
         if not self.complete:
             raise RunStoreError(f"The run in {self.path} has not finished training; re-run its audit command.")
-        return self.load_array(f"observations/{name}.npy")
+        key = f"observations/{name}.npy"
+        if key not in self._verified and key in self.manifest["files"]:
+            if _sha256(self.path / key) != self.manifest["files"][key]:
+                raise RunStoreError(
+                    f"The run in {self.path} is damaged: {key} does not match its checksum (damaged or "
+                    f"truncated). Its results cannot be trusted; delete {self.path} and run the audit again."
+                )
+            self._verified.add(key)
+        return self.load_array(key)

@@ -166,7 +166,7 @@ def load(name: str, *, label_column: str | None = None) -> Dataset:
         except ValueError:
             raise DataError(f"'{name}': the part after ':' must be a number of examples.") from None
         return DATASETS[base](limit).replace(name=name)  # "digits:300" reloads the same rows
-    path = Path(name)
+    path = Path(name).resolve()  # recorded absolute, so the run can reload it from anywhere
     if path.suffix == ".npz" and path.exists():
         return _load_npz(path)
     if path.suffix == ".csv" and path.exists():

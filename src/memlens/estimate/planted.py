@@ -10,14 +10,17 @@ from .metrics import auc, roc_curve
 def planted_recovery(planted, scores) -> dict:
     """AUROC of ``scores`` for finding the planted examples, and precision among the top k.
 
-    k is the number of planted examples; NaN scores rank last.
+    k is the number of planted examples; NaN scores rank last; examples tied with the k-th score
+    share the remaining places in proportion (the expectation under random tie-breaking).
 
     Args:
         planted: (N,) bool, True for planted examples.
         scores: (N,) float, higher = more suspicious.
 
     >>> planted_recovery(np.array([True, False, False, True]), np.array([0.9, 0.1, np.nan, 0.5]))
-    {'n_planted': 2, 'auroc': 1.0, 'found_in_top': 2, 'precision_at_k': 1.0}
+    {'n_planted': 2, 'auroc': 1.0, 'found_in_top': 2.0, 'precision_at_k': 1.0}
+    >>> planted_recovery(np.array([True, False, False, False]), np.array([1.0, 1.0, 0.0, 0.0]))["found_in_top"]
+    0.5
     """
     planted = np.asarray(planted, dtype=bool)
     scores = np.asarray(scores, dtype=np.float64)
@@ -30,6 +33,11 @@ def planted_recovery(planted, scores) -> dict:
     low = (finite.min() if finite.size else 0.0) - 1.0
     filled = np.clip(np.where(np.isnan(scores), low - 1.0, scores), low - 1.0, (finite.max() if finite.size else 0.0) + 1.0)
     fpr, tpr, _ = roc_curve(planted, filled)
-    top = np.argsort(-filled, kind="stable")[:k]
-    found = int(planted[top].sum())
-    return {"n_planted": k, "auroc": float(auc(fpr, tpr)), "found_in_top": found, "precision_at_k": found / k}
+    # the top k, with examples tied at the k-th score counted fractionally (as if ties were
+    # broken at random), so that a score with many ties at its maximum is not flattered by row order
+    kth = np.sort(filled)[::-1][k - 1]
+    above, tied = filled > kth, filled == kth
+    slots = k - int(above.sum())
+    found = float(planted[above].sum() + slots * planted[tied].sum() / tied.sum())
+    return {"n_planted": k, "auroc": float(auc(fpr, tpr)), "found_in_top": round(found, 2),
+            "precision_at_k": found / k}

@@ -41,7 +41,8 @@ class LOOResult:
     Attributes:
         fitted: (N, K) predictions of the model trained on all N examples.
         loo: (N, K) ``loo[i]`` is the prediction at ``x_i`` of the model trained without i.
-        leverage: (N,) diagonal of the hat matrix, ``H_ii = d fitted[i] / d Y[i]``, in [0, 1).
+        leverage: (N,) diagonal of the hat matrix, ``H_ii = d fitted[i] / d Y[i]``; in [0, 1) for
+            ridge and positive semi-definite kernels.
     """
 
     fitted: np.ndarray
@@ -80,7 +81,9 @@ def _as_targets(Y, n: int, *, against: str) -> np.ndarray:
     """(N,) or (N, K) numeric -> (N, K) float64."""
     Y = _as_float_array(Y, name="Y", ndim=(1, 2))
     if Y.shape[0] != n:
-        raise ValueError(f"Y has {Y.shape[0]} rows but {against} has {n}; one target row per example")
+        raise ValueError(
+            f"Y has {Y.shape[0]} rows but {against} has {n}; one target row per example"
+        )
     Y = Y.reshape(n, -1)
     if Y.shape[1] == 0:
         raise ValueError("Y has no columns (shape (N, 0)); pass at least one target")
@@ -195,7 +198,12 @@ def rbf_kernel(X, *, gamma: float | None = None) -> np.ndarray:
     X = _as_float_array(X, name="X", ndim=(2,))
     if gamma is None:
         gamma = 1.0 / max(X.shape[1], 1)
-    if isinstance(gamma, bool) or not isinstance(gamma, Real) or not np.isfinite(gamma) or gamma <= 0:
+    if (
+        isinstance(gamma, bool)
+        or not isinstance(gamma, Real)
+        or not np.isfinite(gamma)
+        or gamma <= 0
+    ):
         raise ValueError(f"gamma must be a finite number > 0, got {gamma!r}")
     sq = np.einsum("nd,nd->n", X, X)  # (N,) squared norms
     dist = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (X @ X.T), 0.0)  # (N, N)
@@ -234,7 +242,9 @@ def kernel_ridge_loo(K, Y, *, alpha: float) -> LOOResult:
     """
     K = _as_float_array(K, name="K", ndim=(2,))
     if K.shape[0] != K.shape[1]:
-        raise ValueError(f"K must be a square (N, N) kernel matrix over the examples, got shape {K.shape}")
+        raise ValueError(
+            f"K must be a square (N, N) kernel matrix over the examples, got shape {K.shape}"
+        )
     n = K.shape[0]
     _as_n_examples(n)
     scale = float(np.abs(K).max()) if K.size else 0.0
@@ -278,7 +288,9 @@ def kernel_ridge_loo(K, Y, *, alpha: float) -> LOOResult:
 def _as_labels(y, n: int, n_classes: int, *, against: str) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n:
-        raise ValueError(f"y must be 1-D with one label per example ({n} from {against}), got shape {y.shape}")
+        raise ValueError(
+            f"y must be 1-D with one label per example ({n} from {against}), got shape {y.shape}"
+        )
     if y.dtype.kind not in "iub":
         if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
             y = y.astype(np.int64)
@@ -390,7 +402,9 @@ def linear_head_loo(
     if n_classes is None:
         y_arr = np.asarray(y)
         if y_arr.size == 0 or y_arr.dtype.kind not in "iubf":
-            raise ValueError(f"y must hold integer class labels, got {y_arr.dtype} of shape {y_arr.shape}")
+            raise ValueError(
+                f"y must hold integer class labels, got {y_arr.dtype} of shape {y_arr.shape}"
+            )
         n_classes = int(np.nanmax(y_arr)) + 1
     if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer) or n_classes < 2:
         raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")

@@ -18,7 +18,6 @@ from memlens import observe
 from memlens.data import Dataset
 from memlens.errors import MemlensError
 from memlens.train.base import Progress
-from memlens.train.optim import StackedOptimizer
 
 MODELS = ("mlp", "cnn", "linear")
 
@@ -190,6 +189,8 @@ class Ensemble:
         X = torch.from_numpy((data.X - mean) / std)
         y = torch.from_numpy(data.y)
         params = self._init(X.shape[1], data.n_classes, data.image_shape, seeds)
+        from memlens.train.optim import StackedOptimizer
+
         opt = StackedOptimizer(params, m, kind=self.optimizer, lr=self.lr, weight_decay=self.weight_decay)
         # batch order from a child of each model's seed, derived without spawn() (which mutates
         # the SeedSequence, so a second call would otherwise draw different batches)

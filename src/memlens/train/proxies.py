@@ -164,4 +164,4 @@ def _logits_and_grad_sq_norm(trainer, params, x, y, image_shape, want_norm: bool
         sq += activations[layer].pow(2).sum(-1) * d2 + d2
         if layer:
             delta = torch.matmul(delta, params[2 * layer].transpose(-1, -2)) * (pre[layer - 1] > 0)
-    return logits, sq.numpy()
+    return logits.detach(), sq.detach().numpy()

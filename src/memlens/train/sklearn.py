@@ -86,6 +86,12 @@ def parse_model(spec: str, **ensemble_options):
     if spec == "logreg":  # multinomial logistic regression, trained by the fast ensemble path
         return Ensemble("linear", **ensemble_options)
     if spec.startswith("sklearn:"):
+        if ensemble_options.get("proxies"):
+            raise MemlensError(
+                f"Proxies ({', '.join(ensemble_options['proxies'])}) need input and parameter "
+                "gradients during training, which a scikit-learn estimator does not expose. Use "
+                "--model mlp, cnn or logreg for proxies, or drop --proxies."
+            )
         path = spec.removeprefix("sklearn:")
         module, _, name = path.rpartition(".")
         try:
