@@ -49,3 +49,19 @@ def test_bench_smoke(capsys):
 
     ensemble_vs_loop.main(["--models", "4", "--epochs", "2", "--repeats", "1"])
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("speedup ")
+
+
+def test_curvature_smoke(tmp_path):
+    from experiments import curvature_digits
+
+    r = curvature_digits.main(["--smoke", "--no-progress", "--out", str(tmp_path)])
+    assert r["averaged"]["n_duplicates"] == 40 and 0.5 < r["averaged"]["auroc_flipped"] <= 1
+
+
+def test_proxies_bench_smoke(capsys, tmp_path):
+    from bench import proxies_vs_fz
+
+    proxies_vs_fz.main(["--fz-models", "6", "--epochs", "4", "--curvature-vectors", "1", "--dataset", "digits:200",
+                        "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "curvature" in out and "Spearman" in out and out.strip().splitlines()[-1].startswith("curvature ")

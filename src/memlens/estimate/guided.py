@@ -314,7 +314,7 @@ def guided_attack(
     Returns:
         ``{"selected", "all", "random", **compare}`` each :func:`attack_metrics`'s dict plus
         ``n_dropped`` (NaN scores) and ``n_examples``; and ``n_selected``, ``n_examples``,
-        ``targets``, ``n_shadows``, ``restrict``, ``seed``.
+        ``targets``, ``n_shadows`` (shadows per target, the fewest), ``restrict``, ``seed``.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -360,7 +360,9 @@ def guided_attack(
             sub = scores[:, cols]
         result[name] = _metrics(labels[:, cols], sub, fprs, name)
         result[name]["n_examples"] = int(cols.sum())
-    n_shadows = n_models - 1 if shadows is None else int(np.setdiff1d(shadows, targets).size)
+    n_shadows = (  # per target; the fewest if a target is also among the shadows
+        n_models - 1 if shadows is None else min(int((shadows != t).sum()) for t in targets)
+    )
     result.update(
         n_selected=n_selected,
         n_examples=n_examples,
