@@ -18,8 +18,9 @@ the S = 64 attacks); (2) TPR@1%FPR on High-Mem ≥ 3 × that on Low-Mem at S = 1
 E4's third check, Spearman(memorization, |mu_in − mu_out|) ≥ 0.5, and what
 ``plan_budget(budget_models=4)`` on the 64 memorization models predicted.
 
-    python experiments/why_train_more.py                                  # digits, ~2 min
-    python experiments/why_train_more.py --dataset fashion-mnist:10000    # ~10 min on 2 cores
+    python experiments/why_train_more.py                                  # digits, ~5 min
+    python experiments/why_train_more.py --dataset fashion-mnist:10000    # ~40 min
+    (times on 2 cores shared with other jobs)
 """
 
 from __future__ import annotations

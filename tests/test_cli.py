@@ -102,3 +102,16 @@ def test_examples_without_out_models_get_nan_and_a_count(tmp_path, monkeypatch, 
     assert code == 0, err
     assert "58 example(s) had too few IN or OUT models and got NaN" in stdout.replace("\n", " ")
     assert "caution:" in stdout  # a handful of non-members cannot resolve TPR at 0.1% FPR
+
+
+def test_budget_plan(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "r"
+    code, stdout, err = run_cli(monkeypatch, capsys, "audit", "--dataset", "digits:400", "--plant", "label-noise:0.1",
+                                "--budget", "4", "--out", out, "--models", "16", "--epochs", "20", "--width", "32", "--no-progress")
+    assert code == 0, err
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["budget_models"] == 4 and plan["recommended_targets"] >= 10
+    assert "plan for 4 shadow model(s)" in stdout
+    code, _, err = run_cli(monkeypatch, capsys, "audit", "--dataset", "digits:400", "--plant", "label-noise:0.1",
+                           "--budget", "0", "--out", out, "--models", "16", "--epochs", "20", "--width", "32", "--no-progress")
+    assert code == 2 and "at least 1" in err

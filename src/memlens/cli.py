@@ -43,6 +43,7 @@ def audit(
     label_column: Annotated[str | None, typer.Option(help="Label column of a .csv dataset.")] = None,
     shard_size: Annotated[int | None, typer.Option(help="Models trained together and saved as one resumable shard.")] = None,
     targets: Annotated[int, typer.Option(help="Models attacked in turn for membership inference.")] = 8,
+    budget: Annotated[int | None, typer.Option(help="Plan a memorization-guided attack for this many shadow models: which examples to target and the power it buys (written to RUN/plan.json).", show_default=False)] = None,
     proxies: Annotated[str, typer.Option(help="One-model memorization proxies recorded during training, comma-separated: curvature, self-influence, learning-events (ensemble models only).")] = "",
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -79,6 +80,8 @@ def audit(
         n_targets=targets, progress=progress,
     )  # fmt: skip
     _summary(console, run)
+    if budget is not None:
+        _plan(console, run, budget)
     from memlens.report import write_report
 
     console.print(f"report: [bold]{write_report(run)}[/]")
@@ -95,6 +98,38 @@ def report(
     from memlens.report import write_report
 
     Console().print(f"report: [bold]{write_report(ml.Run.open(run))}[/]")
+
+
+def _plan(console, run, budget: int) -> None:
+    """Choi et al.'s planning: with BUDGET shadow models, which examples can be attacked, how well."""
+    import numpy as np
+
+    from memlens.estimate.guided import plan_budget
+
+    if budget < 1:
+        raise MemlensError(f"--budget is a number of shadow models and must be at least 1; got {budget}.")
+    plan = plan_budget(
+        np.asarray(run.membership), np.asarray(run.observations["confidence"]), budget_models=budget,
+        memorization=run.scores["memorization"].to_numpy(), seed=run.config["seed"],
+    )  # fmt: skip
+    run.store.save_json("plan.json", plan)
+    console.print(
+        f"[bold]plan for {budget} shadow model(s)[/]: attack the {plan['recommended_targets']} "
+        f"examples those shadows can resolve (most memorized first: ids {plan['selected_ids'][:8]}…)"
+    )
+    for subset, expected in plan["expected"].items():
+        measured = expected.get("empirical")
+        words = [f"{subset:<9} {expected['n_examples']:>6} examples"]
+        if measured:
+            tpr = measured["tpr_at_fpr"]
+            words.append(f"measured TPR@0.1%FPR {tpr.get('0.001', float('nan')):.1%}, TPR@1%FPR {tpr.get('0.01', float('nan')):.1%}")
+        formula = expected.get("formula") or {}
+        if formula:
+            words.append("formula " + ", ".join(f"TPR@{k} {v:.1%}" for k, v in formula.items()))
+        console.print("  " + "; ".join(words))
+    if plan.get("note"):
+        console.print(f"  {plan['note']}")
+    console.print(f"wrote {run.path}/plan.json")
 
 
 def _summary(console, run) -> None:
