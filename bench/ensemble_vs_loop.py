@@ -1,7 +1,8 @@
 """Ensemble trainer vs a plain PyTorch loop: the same 64 MLPs on random halves of digits.
 
 (a) what users of today's tools run: one ``nn.Sequential`` after another, each with its own
-Adam, shuffled minibatches of its own half; (b) memlens's ``Ensemble`` trainer, all models at once.
+Adam, shuffled minibatches of its own half, then its outputs on the training pool and the test
+set (what an audit needs); (b) memlens's ``Ensemble`` trainer, all models at once.
 Same architecture, epochs, batch size, optimizer and data scaling. Prints held-out accuracy of
 both (must agree within 1 point) and, last, ``speedup N.Nx``.
 
@@ -30,7 +31,7 @@ def plain_loop(data, membership, *, width, epochs, batch_size, lr, seed):
     y = torch.from_numpy(data.y)
     X_test = torch.from_numpy((data.X_test - mean) / std)
     y_test = torch.from_numpy(data.y_test)
-    accs = []
+    accs, pool_logits = [], []
     for m, row in enumerate(membership):
         torch.manual_seed(seed + m)
         model = nn.Sequential(nn.Linear(X.shape[1], width), nn.ReLU(), nn.Linear(width, data.n_classes))
@@ -44,7 +45,8 @@ def plain_loop(data, membership, *, width, epochs, batch_size, lr, seed):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-        with torch.no_grad():
+        with torch.no_grad():  # what an audit needs: every model's outputs on the pool and test set
+            pool_logits.append(model(X))
             accs.append((model(X_test).argmax(1) == y_test).float().mean().item())
     return np.array(accs)
 
@@ -57,11 +59,12 @@ def main(argv=None) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dataset", default="digits", help="any memlens dataset with a test split")
     p.add_argument("--repeats", type=int, default=3, help="time each side this often; report the best (as timeit does)")
     a = p.parse_args(argv)
-    data = load("digits")
+    data = load(a.dataset)
     membership = halves(a.models, data.n_examples, seed=a.seed).membership
-    print(f"{a.models} MLPs (64-{a.width}-10) on random halves of digits, {a.epochs} epochs, "
+    print(f"{a.models} MLPs ({data.X.shape[1]}-{a.width}-{data.n_classes}) on random halves of {a.dataset}, {a.epochs} epochs, "
           f"batch {a.batch_size}, Adam, torch {torch.__version__}, {torch.get_num_threads()} threads")
 
     def best_of(fn):

@@ -1,10 +1,11 @@
 """Adam and SGD-with-momentum over stacked per-model parameters, stepping chosen models only.
 
 A model whose minibatch is empty this step (its subset is smaller than the largest) must not
-move: a stock optimizer would still apply momentum to its zero gradient. So each model's slice
-of each parameter is handed to PyTorch's fused optimizer kernels as a tensor of its own, with its
-own step count, and models that sit a step out are simply left off the list. The arithmetic is
-``torch.optim.Adam`` / ``SGD`` itself, in one pass over memory.
+move: a stock optimizer would still apply momentum to its zero gradient. Each model keeps its own
+step count. Usually every model steps and all counts agree, and one call of PyTorch's fused
+kernel over the stacked tensors is exactly the per-model update; otherwise each model's slices
+are handed to the kernel as tensors of their own, with their own counts, and models that sit
+the step out are left off the list. The arithmetic is ``torch.optim.Adam`` / ``SGD`` itself.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from torch.optim.adam import adam
 from torch.optim.sgd import sgd
 
 
-def _per_model(t: torch.Tensor, n_models: int) -> tuple[torch.Tensor, ...]:
-    """Model j's contiguous slice: axis 0 is models, or n_models blocks along axis 0."""
-    return t.view(n_models, -1).unbind(0)
-
-
 class StackedOptimizer:
-    """Adam or SGD (momentum 0.9), L2 ``weight_decay``, applied to each model independently."""
+    """Adam or SGD (momentum 0.9), L2 ``weight_decay``, applied to each model independently.
+
+    ``params[i]`` has the model axis first, or ``n_models`` consecutive blocks along axis 0
+    (grouped-convolution layout); either way ``p.view(n_models, -1)[j]`` is model j's slice.
+    """
 
     def __init__(self, params, n_models: int, *, kind: str = "adam", lr: float = 1e-3,
                  weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8, momentum: float = 0.9):
@@ -29,51 +29,49 @@ class StackedOptimizer:
         self.params, self.n_models, self.kind = list(params), n_models, kind
         self.hyper = dict(lr=lr, weight_decay=weight_decay)
         self.betas, self.eps, self.momentum = betas, eps, momentum
-        # [model][parameter] views, fixed for the optimizer's life
-        self.slices = self._by_model(self.params)
-        zeros = [torch.zeros_like(p) for p in self.params]
-        self.buffers = [self._by_model(zeros)]  # SGD: momentum (0 + g on step 1 is torch's g)
-        if kind == "adam":
-            self.buffers.append(self._by_model([torch.zeros_like(p) for p in self.params]))
-            self.steps = [[torch.zeros((), dtype=torch.float32) for _ in self.params] for _ in range(n_models)]
-        self.fused = True
-        # gradients live in fixed buffers (zeroed, never set to None; autograd accumulates into
-        # them), so every per-model list is built once and reused each step
+        # gradients live in fixed buffers (zeroed, never set to None: autograd accumulates into
+        # them), so their per-model views stay valid for the optimizer's life
         for p in self.params:
             p.grad = torch.zeros_like(p)
-        self.grads = self._by_model([p.grad for p in self.params])
-        self._all = None
+        # whole tensors: params, grads, then SGD's momentum or Adam's two moments
+        # (a zero momentum buffer gives torch's first step, buf = g, exactly)
+        n_buffers = 2 if kind == "adam" else 1
+        self.whole = [self.params, [p.grad for p in self.params]] + [
+            [torch.zeros_like(p) for p in self.params] for _ in range(n_buffers)
+        ]
+        # the same, as [model] -> list of that model's slices
+        self.sliced = [self._by_model(tensors) for tensors in self.whole]
+        self.model_steps = torch.zeros(n_models, dtype=torch.long)
 
     def _by_model(self, tensors) -> list[list[torch.Tensor]]:
-        per = [_per_model(t, self.n_models) for t in tensors]
+        per = [t.view(self.n_models, -1).unbind(0) for t in tensors]
         return [[p[j] for p in per] for j in range(self.n_models)]
 
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad.zero_()
 
-    def _lists(self, models: list[int]) -> list[list[torch.Tensor]]:
-        nested = [self.slices, self.grads, *self.buffers] + ([self.steps] if self.kind == "adam" else [])
-        return [[t for j in models for t in n[j]] for n in nested]
-
     @torch.no_grad()
     def step(self, active: torch.Tensor) -> None:
         """Update the models where ``active`` (M,) is True; leave the others untouched."""
-        if bool(active.all()):
-            if self._all is None:
-                self._all = self._lists(list(range(self.n_models)))
-            lists = self._all
+        if bool(active.all()) and bool((self.model_steps == self.model_steps[0]).all()):
+            lists = [list(tensors) for tensors in self.whole]
+            steps = list(torch.full((len(self.params),), float(self.model_steps[0])).unbind(0))
         else:
-            lists = self._lists(torch.nonzero(active).flatten().tolist())
+            models = torch.nonzero(active).flatten().tolist()
+            lists = [[t for j in models for t in nested[j]] for nested in self.sliced]
+            # one counter per slice (the kernel increments each), made as views of one tensor
+            steps = list(self.model_steps[models].float().repeat_interleave(len(self.params)).unbind(0))
+        self.model_steps += active.long()
         if self.kind == "adam":
-            params, grads, exp_avgs, exp_avg_sqs, steps = lists
+            params, grads, exp_avgs, exp_avg_sqs = lists
             adam(
-                params, grads, exp_avgs, exp_avg_sqs, [], steps, fused=self.fused, amsgrad=False,
+                params, grads, exp_avgs, exp_avg_sqs, [], steps, fused=True, amsgrad=False,
                 beta1=self.betas[0], beta2=self.betas[1], eps=self.eps, maximize=False, **self.hyper,
             )  # fmt: skip
         else:
             params, grads, momentum_buffers = lists
             sgd(
-                params, grads, momentum_buffers, fused=self.fused, momentum=self.momentum,
+                params, grads, momentum_buffers, fused=True, momentum=self.momentum,
                 dampening=0.0, nesterov=False, maximize=False, **self.hyper,
             )  # fmt: skip
