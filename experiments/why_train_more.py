@@ -159,7 +159,9 @@ def main(argv=None) -> dict:
     results = {
         "experiment": "why-train-more", "dataset": dataset, "plant": f"label-noise:{a.noise:g}",
         "models": models, "memorization_models": n_mem, "targets": n_targets, "shadow_pool": pool_size,
-        "design": "paired-halves", "trainer": trainer.config(), "seconds": round(seconds, 1),
+        "design": "paired-halves", "trainer": trainer.config(),
+        "wall_seconds_this_invocation": round(seconds, 1),
+        "training_seconds_all_shards": run.store.manifest.get("training_seconds"),
         "train_accuracy": float(np.asarray(run.observations["correct"])[membership].mean()),
         "test_accuracy": float(np.asarray(run.observations["test_correct"]).mean()),
         "subsets": {"high": int(high.sum()), "low": int(low.sum()), "all": data.n_examples},

@@ -200,7 +200,7 @@ def test_curvature_matches_per_example_finite_differences():
         v = (torch.randint(0, 2, x.shape, generator=g, dtype=torch.float32) * 2 - 1) * 1e-2
         for j in range(2):
             for i in range(4):
-                def input_grad(inp):
+                def input_grad(inp, j=j, i=i):
                     inp = inp.clone().requires_grad_()
                     out = trainer._forward([p[j : j + 1] for p in params], inp[None, None], None, shared=False)[0, 0]
                     return torch.autograd.grad(F.cross_entropy(out[None], y[i : i + 1]), inp)[0]

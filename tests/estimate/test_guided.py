@@ -247,7 +247,7 @@ def planted_case(seed=0, models=64, n=2000, gap=4.0):
     membership[0::2], membership[1::2] = first, ~first  # complementary pairs
     planted = np.zeros(n, dtype=bool)
     planted[rng.choice(n, n // 10, replace=False)] = True
-    base = rng.normal(2.0, 1.0, size=n)  # per-example OUT level of phi
+    base = rng.normal(0.0, 1.0, size=n)  # per-example OUT level of phi
     small = rng.uniform(0.0, 0.2, size=n)  # the other 90% barely move when trained on
     phi = base + rng.normal(size=(models, n)) + membership * np.where(planted, gap, small)
     return membership, phi, planted
@@ -274,12 +274,17 @@ def test_plan_budget_recommends_the_planted_examples():
     chosen = plan["recommended_targets"]
     assert 0.95 * planted.sum() <= chosen <= 1.05 * planted.sum()
     assert len(plan["selected_ids"]) == 50 and planted[plan["selected_ids"]].all()
+    assert plan["resolvable_among_selected"] >= 0.95 * chosen  # the count and the ranking agree
     assert plan["shadows_needed"]["constant"] == 16.0
     sel, every = plan["expected"]["selected"], plan["expected"]["all"]
     assert sel["empirical"]["tpr_at_fpr"]["0.01"] > 0.8
     assert sel["empirical"]["tpr_at_fpr"]["0.01"] > 3 * every["empirical"]["tpr_at_fpr"]["0.01"]
     assert sel["formula"]["0.01"] > 0.8 > every["formula"]["0.01"]
     assert plan["budget_models"] == 8 and plan["note"]
+
+    # a given memorization ranks the selection: here a reversed one picks the clean examples
+    rev = plan_budget(membership, phi, budget_models=8, memorization=np.where(planted, 0.0, 1.0))
+    assert rev["recommended_targets"] == chosen and not planted[rev["selected_ids"]].any()
 
     # a budget larger than the pilot can simulate: formula only, and it says so
     big = plan_budget(membership[:16], phi[:16], budget_models=32)

@@ -8,8 +8,19 @@ scipy only: no torch, no scikit-learn, no pandas, no I/O.
 - :mod:`.mia`: LiRA online/offline (Carlini et al. 2022), RMIA offline (Zarifzadeh et al. 2024),
   the loss-threshold attack (Yeom et al. 2018), and leave-one-model-out evaluation.
 - :mod:`.metrics`: ROC, AUC, TPR at low FPR with Clopper–Pearson intervals.
+- :mod:`.guided`: memorization-guided membership inference (Choi et al., "Why Train More?",
+  2023): privacy scores, target selection, guided evaluation, shadow-budget planning.
+- :mod:`.planted`: how well a score recovers planted ground truth.
 """
 
+from .guided import (
+    guided_attack,
+    plan_budget,
+    privacy_scores,
+    select_targets,
+    separability,
+    shadows_needed,
+)
 from .memorization import MemorizationScores, influence_scores, memorization_scores
 from .metrics import attack_metrics, auc, clopper_pearson, roc_curve, tpr_at_fpr
 from .mia import (
@@ -26,6 +37,12 @@ from .planted import planted_recovery
 
 __all__ = [
     "MemorizationScores",
+    "guided_attack",
+    "plan_budget",
+    "privacy_scores",
+    "select_targets",
+    "separability",
+    "shadows_needed",
     "attack_in_turn",
     "attack_metrics",
     "auc",

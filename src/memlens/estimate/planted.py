@@ -17,10 +17,11 @@ def planted_recovery(planted, scores) -> dict:
         planted: (N,) bool, True for planted examples.
         scores: (N,) float, higher = more suspicious.
 
-    >>> planted_recovery(np.array([True, False, False, True]), np.array([0.9, 0.1, np.nan, 0.5]))
-    {'n_planted': 2, 'auroc': 1.0, 'found_in_top': 2.0, 'precision_at_k': 1.0}
-    >>> planted_recovery(np.array([True, False, False, False]), np.array([1.0, 1.0, 0.0, 0.0]))["found_in_top"]
-    0.5
+    Example:
+        >>> planted_recovery(np.array([True, False, False, True]), np.array([0.9, 0.1, np.nan, 0.5]))
+        {'n_planted': 2, 'auroc': 1.0, 'found_in_top': 2.0, 'precision_at_k': 1.0}
+        >>> planted_recovery(np.array([True, False, False, False]), np.array([1.0, 1.0, 0.0, 0.0]))["found_in_top"]
+        0.5
     """
     planted = np.asarray(planted, dtype=bool)
     scores = np.asarray(scores, dtype=np.float64)
