@@ -2,9 +2,10 @@
 
 Each model's weights are a slice along axis 0 of stacked parameter tensors, so one ``bmm`` (or
 one grouped convolution) runs every model's layer. The loss is the sum over models of each
-model's mean loss, so each slice receives exactly its own model's gradient, and elementwise
-optimizers (SGD, Adam) update each slice exactly as they would update a lone model. Each model
-draws its own minibatches from its own members, in an order fixed by its own seed.
+model's mean loss, so each slice receives exactly its own model's gradient, and
+:class:`~memlens.train.optim.StackedOptimizer` updates each slice exactly as ``torch.optim`` would
+update a lone model. Each model draws its own minibatches from its own members, in an order fixed
+by its own seed, so a model trains identically whichever shard it is trained in.
 """
 
 from __future__ import annotations
@@ -205,7 +206,7 @@ class Ensemble:
 
             tracker = ProxyTracker(self, self.proxies, m, n, epochs=self.epochs,
                                    curvature_vectors=self.curvature_vectors, curvature_step=self.curvature_step)
-        for _epoch in range(self.epochs):
+        for epoch in range(1, self.epochs + 1):
             # (M, steps·B) example ids, each row a fresh permutation of that model's members;
             # shorter rows are padded with weight-0 entries (designs here differ by at most a few)
             idx = np.zeros((m, steps * B), dtype=np.int64)
@@ -223,8 +224,8 @@ class Ensemble:
                 opt.zero_grad()
                 per_model.sum().backward()
                 opt.step(active=bw[:, 0] > 0)  # a model whose subset is used up sits this step out
-            if tracker is not None and (_epoch + 1) % self.proxy_every == 0:
-                tracker.update(params, X, y, data.image_shape, epoch=_epoch + 1, lr=self.lr)
+            if tracker is not None and epoch % self.proxy_every == 0:
+                tracker.update(params, X, y, data.image_shape, epoch=epoch, lr=self.lr)
             if progress:
                 progress(m)
         with torch.no_grad():
