@@ -16,6 +16,7 @@ from memlens.errors import MemlensError
 from memlens.executors import Executor, InProcess
 from memlens.store import RunStore
 from memlens.train.base import Trainer, model_seeds
+from memlens.train.proxies import OUTPUTS as PROXY_OUTPUTS
 
 #: the observation each attack reads
 ATTACKS = {
@@ -133,17 +134,19 @@ def example_scores(run: Run):
             "plant": data.plant_kind.astype(str),
         }
     )
-    from memlens.train.proxies import OUTPUTS
-
-    for name in (n for outputs in OUTPUTS.values() for n in outputs):
+    for name in (n for outputs in PROXY_OUTPUTS.values() for n in outputs):
         if name in run.observations:  # a one-model proxy: its mean over the models trained on it
             frame[name] = estimate.memorization_scores(membership, run.observations[name]).mean_in
     if "probabilities" in run.observations:
-        probs = run.observations["probabilities"]
+        probs = run.observations["probabilities"]  # (M, N, C) float16, memory-mapped
         for side, mask in (("in", membership), ("out", ~membership)):
-            # class with the highest mean probability over the models on this side
-            summed = np.einsum("mn,mnc->nc", mask.astype(np.float32), probs, dtype=np.float32)
-            predicted = summed.argmax(axis=1)
+            # class with the highest mean probability over the models on this side, computed in
+            # blocks of examples so a 1000 × 60,000 run never holds its probabilities in float32
+            predicted = np.empty(membership.shape[1], dtype=np.int64)
+            for start in range(0, len(predicted), 4096):
+                block = slice(start, start + 4096)
+                summed = np.einsum("mn,mnc->nc", mask[:, block].astype(np.float32), probs[:, block], dtype=np.float32)
+                predicted[block] = summed.argmax(axis=1)
             frame[f"predicted_{side}"] = np.where(mask.any(axis=0), predicted, -1)
     return frame
 
