@@ -1,0 +1,1 @@
+"""Language models: what a language model regurgitates."""
