@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from memlens.errors import MemlensError
+from memlens.lm.cli import app as lm_app
 
 app = typer.Typer(
     help="memlens: what did a trained model memorize, how much, and what does that leak?",
@@ -16,6 +17,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(lm_app, name="lm", help="Language models: train, audit.")
 
 
 def _stderr():

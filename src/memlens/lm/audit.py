@@ -1,0 +1,532 @@
+"""A language-model audit: what one causal LM regurgitates, per document and per canary.
+
+:func:`lm_audit` takes a trained model (a checkpoint folder, or one trained here on the corpus)
+and writes, atomically:
+
+* ``RUN/lm_scores.parquet`` — one row per document or canary (:data:`COLUMNS`);
+* ``RUN/lm.json`` — configuration, summary numbers, and the membership-inference AUROC of each
+  score when a held-out set exists (documents left out of training are the non-members).
+
+Conventions (what each column measures):
+
+* **Membership scores** (``loss``, ``zlib``, ``min_k``, ``min_k_pp``; higher = more likely a
+  member; ``loss`` is the mean log-probability, i.e. minus the loss) score each text as
+  ``[bos, text]`` **truncated to the model's context** (its first ``n_positions`` tokens).
+  ``zlib`` divides by the compressed size of the scored tokens' text.
+* **Extraction**: for each prefix length k in ``prefix_lengths`` (tokens, ``bos`` included),
+  greedy decoding from the text's first k tokens must reproduce the next ``suffix_length``
+  tokens exactly; a document shorter than ``k + suffix_length`` tokens is not tested at k. A
+  canary is tested at every k up to where its secret starts, and there must reproduce the whole
+  rest of the canary (secret included). ``extractable_at_k`` is the shortest such k, -1 if none.
+* ``longest_verbatim_span``: greedy generation of ``suffix_length`` tokens from the shortest
+  tested prefix, matched against a suffix array (:class:`~memlens.lm.index.CorpusIndex`) of the
+  training documents: the longest run of generated tokens found verbatim in one document.
+* **Exposure** (canaries; bits): each canary sentence with every candidate secret is scored by
+  its total log-probability; exact rank when the space is enumerable (``secret_digits`` ≤ 5),
+  else the skew-normal extrapolation from ``exposure_samples`` random candidates.
+* ``counterfactual`` (when ``models`` ≥ 2): the engine (:class:`~memlens.lm.engine.LMTrainer`)
+  trains ``models`` small GPT-2s on random halves of the training documents (each canary copy a
+  document of its own) and reports token accuracy IN minus OUT; a canary's value is the mean
+  over its copies. The engine's arrays are stored in ``RUN`` with the resumable, checksummed
+  layout of :mod:`memlens.store` (``run.json``, ``membership.npy``, ``observations/``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from memlens.errors import MemlensError
+from memlens.lm.corpus import Corpus, insert_canaries
+
+#: the columns of lm_scores.parquet, in order
+COLUMNS = (
+    "id", "kind", "text", "repeats", "member", "exposure", "extractable_at_k", "min_k",
+    "min_k_pp", "zlib", "loss", "counterfactual", "longest_verbatim_span",
+)  # fmt: skip
+SCORES = ("loss", "zlib", "min_k", "min_k_pp")
+RECORD = "memlens_lm.json"  # written next to a checkpoint by train_target / `memlens lm train`
+EXCERPT = 160
+
+
+@dataclass
+class ModelSpec:
+    """The tiny GPT-2 trained on a corpus (the audit's target, or `memlens lm train`)."""
+
+    n_layer: int = 2
+    n_embd: int = 64
+    n_head: int = 2
+    n_positions: int = 128
+    epochs: int = 10
+    batch_size: int = 16
+    lr: float = 3e-3
+    vocab_size: int = 2048
+
+
+@dataclass
+class CanarySpec:
+    """How canaries were (or are to be) inserted; ``n=0`` for none."""
+
+    n: int = 0
+    repeats: tuple[int, ...] = (1, 2, 4, 8)
+    secret_digits: int | None = 4
+    seed: int = 0
+
+    def apply(self, corpus: Corpus) -> Corpus:
+        if self.n <= 0:
+            return corpus
+        return insert_canaries(
+            corpus, n_canaries=self.n, repeats=tuple(self.repeats), secret_digits=self.secret_digits,
+            seed=self.seed,
+        )  # fmt: skip
+
+
+def heldout_mask(corpus: Corpus, fraction: float, seed: int) -> np.ndarray:
+    """(N,) bool: a random ``fraction`` of the non-canary documents, left out of training."""
+    if not 0 <= fraction < 1:
+        raise MemlensError(f"The held-out fraction must be in [0, 1); got {fraction}.")
+    plain = np.flatnonzero(corpus.canary_of < 0)
+    k = int(round(fraction * len(plain)))
+    if fraction > 0 and (k == 0 or k == len(plain)):
+        raise MemlensError(
+            f"Holding out {fraction:g} of {len(plain)} documents leaves no member or no non-member; "
+            "give more documents or another fraction (0 for none)."
+        )
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x4E1D]))
+    mask = np.zeros(len(corpus), dtype=bool)
+    mask[rng.choice(plain, size=k, replace=False)] = True
+    return mask
+
+
+def train_target(
+    corpus: Corpus,
+    *,
+    spec: ModelSpec | None = None,
+    holdout: float = 0.2,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+):
+    """Train a tokenizer on the whole corpus and a tiny GPT-2 on its non-held-out documents.
+
+    Returns ``(model, tokenizer, heldout)`` with ``heldout`` the (N,) bool mask of documents left out.
+    """
+    from memlens.lm.corpus import train_tokenizer
+    from memlens.lm.engine import LMTrainer
+
+    spec = spec or ModelSpec()
+    heldout = heldout_mask(corpus, holdout, seed)
+    tokenizer = train_tokenizer(corpus, vocab_size=spec.vocab_size)
+    trainer = LMTrainer(
+        tokenizer, n_layer=spec.n_layer, n_embd=spec.n_embd, n_head=spec.n_head,
+        n_positions=spec.n_positions, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
+    )  # fmt: skip
+    members = [d for d, out in zip(corpus.documents, heldout, strict=True) if not out]
+    model = trainer.fit(members, seed, progress)
+    return model, tokenizer, heldout
+
+
+def save_target(model, tokenizer, path, *, corpus: Corpus, corpus_arg: str, canaries: CanarySpec,
+                spec: ModelSpec, holdout: float, heldout: np.ndarray, seed: int) -> Path:
+    """``save_causal_lm`` plus ``memlens_lm.json``: what the model was trained on, for the audit."""
+    from memlens.lm.engine import corpus_fingerprint
+    from memlens.lm.model import save_causal_lm
+    from memlens.store import write_json
+
+    path = save_causal_lm(model, tokenizer, path)
+    write_json(path / RECORD, {
+        "corpus": corpus_arg,
+        "corpus_fingerprint": corpus_fingerprint(corpus.documents),
+        "n_documents": len(corpus),
+        "canaries": {"n": canaries.n, "repeats": list(canaries.repeats),
+                     "secret_digits": canaries.secret_digits, "seed": canaries.seed},
+        "model": spec.__dict__,
+        "holdout": holdout,
+        "heldout": np.flatnonzero(heldout).tolist(),
+        "seed": seed,
+    })  # fmt: skip
+    return path
+
+
+def read_record(model_path) -> dict | None:
+    f = Path(model_path) / RECORD
+    if not f.is_file():
+        return None
+    try:
+        return json.loads(f.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise MemlensError(f"{f} is damaged ({e}); re-train the model or remove the file.") from None
+
+
+@dataclass
+class LMAudit:
+    """What :func:`lm_audit` wrote: the run folder, the table and the summary."""
+
+    path: Path
+    scores: object  # pandas DataFrame
+    summary: dict = field(default_factory=dict)
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise MemlensError(f"{out} exists and is a file, not a run directory.")
+    if out.is_dir() and any(out.iterdir()):
+        known = {"run.json", "membership.npy", "observations", "shards", "lm_scores.parquet", "lm.json"}
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in known and not p.name.startswith("."))
+        if foreign:
+            raise MemlensError(
+                f"{out} is not empty and not a memlens language-model run (it holds {', '.join(foreign[:5])}); "
+                "choose a new --out."
+            )
+
+
+def lm_audit(
+    corpus: Corpus,
+    *,
+    out,
+    model_path=None,
+    models: int = 0,
+    canaries: CanarySpec | int | None = None,
+    heldout: np.ndarray | None = None,
+    holdout: float = 0.2,
+    seed: int = 0,
+    spec: ModelSpec | None = None,
+    engine_epochs: int = 20,
+    engine_width: int = 64,
+    prefix_lengths: Sequence[int] = (4, 8, 16, 32),
+    suffix_length: int = 16,
+    exposure_samples: int = 2000,
+    progress: bool = True,
+    console=None,
+) -> LMAudit:
+    """Audit one causal LM on ``corpus``; write ``out/lm_scores.parquet`` and ``out/lm.json``.
+
+    Args:
+        corpus: the training corpus, *without* canaries (they are inserted here, by ``canaries``,
+            deterministically, as the training did); a corpus that already holds canaries is used
+            as is.
+        model_path: a checkpoint folder; its ``memlens_lm.json`` (written by ``memlens lm
+            train``) supplies the canaries and held-out documents when they are not given. Without
+            it, a tiny GPT-2 is trained here on the corpus minus a random ``holdout`` fraction.
+        models: ≥ 2 runs the engine for counterfactual memorization (``models`` small GPT-2s).
+        heldout: (N,) bool of documents (after canary insertion) the model never saw; their
+            scores against the members' give each membership score's AUROC.
+
+    Returns:
+        :class:`LMAudit`. Nothing is written when an input is refused.
+    """
+    import pandas as pd
+
+    out = Path(out)
+    t0 = time.perf_counter()
+    say = console.print if console is not None else (lambda *a, **k: None)
+    if models == 1 or models < 0:
+        raise MemlensError(f"Counterfactual memorization needs --models >= 2 (or 0 to skip); got {models}.")
+    if suffix_length < 1 or not prefix_lengths or min(prefix_lengths) < 1:
+        raise MemlensError("Prefix lengths and the suffix length must be positive numbers of tokens.")
+    prefix_lengths = sorted(set(int(k) for k in prefix_lengths))
+    _check_out(out)
+    record = read_record(model_path) if model_path is not None else None
+    if isinstance(canaries, int):
+        canaries = CanarySpec(n=canaries, seed=seed)
+    if canaries is None:
+        canaries = CanarySpec(**record["canaries"]) if record else CanarySpec(n=0)
+    if canaries.repeats:
+        canaries = replace(canaries, repeats=tuple(canaries.repeats))
+    if not corpus.canaries:
+        corpus = canaries.apply(corpus)
+    n = len(corpus)
+
+    if model_path is not None:
+        from memlens.lm.engine import corpus_fingerprint
+        from memlens.lm.model import load_causal_lm
+
+        model, tokenizer = load_causal_lm(model_path)
+        if tokenizer is None:
+            raise MemlensError(f"{model_path} has no tokenizer; save the model's tokenizer in the folder.")
+        if record and record.get("corpus_fingerprint") not in (None, corpus_fingerprint(corpus.documents)):
+            raise MemlensError(
+                f"{model_path} was trained on another corpus ({record.get('corpus')}, "
+                f"{record.get('n_documents')} documents with its canaries) than the one given "
+                f"({corpus.name}, {n} documents with canaries); pass the same --corpus and canary options."
+            )
+        if heldout is None and record:
+            heldout = np.zeros(n, dtype=bool)
+            heldout[record.get("heldout", [])] = True
+        source = str(model_path)
+    else:
+        say(f"training the target model on {corpus.name} ({n} documents) …")
+        model, tokenizer, heldout = train_target(corpus, spec=spec, holdout=holdout, seed=seed)
+        source = "trained here"
+    heldout = np.zeros(n, dtype=bool) if heldout is None else np.asarray(heldout, dtype=bool)
+    if heldout.shape != (n,):
+        raise MemlensError(f"The held-out mask covers {heldout.shape[0]} documents; the corpus has {n}.")
+    members = ~heldout
+
+    rows = _rows(corpus, heldout)
+    texts = [r["full_text"] for r in rows]
+    say(f"scoring {len(rows)} texts …")
+    scores = _membership_scores(model, tokenizer, texts)
+    ext, span = _extraction(model, tokenizer, corpus, rows, members, prefix_lengths, suffix_length)
+    exposure, exposure_method = _exposure(model, tokenizer, corpus, rows, exposure_samples, seed)
+
+    counterfactual = np.full(len(rows), np.nan)
+    engine = None
+    if models >= 2:
+        engine, per_doc = _engine(corpus, members, tokenizer, models, out, seed, engine_epochs,
+                                  engine_width, progress)  # fmt: skip
+        for i, r in enumerate(rows):
+            vals = per_doc[list(r["docs"])]
+            vals = vals[~np.isnan(vals)]
+            counterfactual[i] = vals.mean() if len(vals) else np.nan
+
+    frame = pd.DataFrame({
+        "id": [r["id"] for r in rows],
+        "kind": [r["kind"] for r in rows],
+        "text": [r["full_text"][:EXCERPT] for r in rows],
+        "repeats": np.array([r["repeats"] for r in rows], dtype=np.int64),
+        "member": np.array([r["member"] for r in rows], dtype=bool),
+        "exposure": exposure,
+        "extractable_at_k": ext,
+        "min_k": scores["min_k"],
+        "min_k_pp": scores["min_k_pp"],
+        "zlib": scores["zlib"],
+        "loss": scores["loss"],
+        "counterfactual": counterfactual,
+        "longest_verbatim_span": span,
+    })[list(COLUMNS)]  # fmt: skip
+    summary = _summary(frame, exposure_method)
+    config = {
+        "corpus": corpus.name, "n_documents": n, "model": source,
+        "model_config": {k: getattr(model.config, k, None) for k in ("model_type", "n_layer", "n_embd", "n_positions", "vocab_size")},
+        "canaries": {"n": len(corpus.canaries), "repeats": [c.repeats for c in corpus.canaries],
+                     "secret_space": sorted({f"{c.space.kind}:{c.space.n_digits}" for c in corpus.canaries})},
+        "heldout": int(heldout.sum()), "seed": seed, "models": models,
+        "prefix_lengths": prefix_lengths, "suffix_length": suffix_length,
+        "scoring": "each text as [bos, text] truncated to the model's context",
+        "engine": engine,
+    }  # fmt: skip
+    result = {"config": config, "summary": summary, "mia": _mia(frame), "seconds": round(time.perf_counter() - t0, 2)}
+    from memlens.store import atomic_path, write_json
+
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "lm_scores.parquet", ".parquet") as tmp:
+        frame.to_parquet(tmp, index=False)
+    write_json(out / "lm.json", result)
+    return LMAudit(out, frame, result)
+
+
+def _rows(corpus: Corpus, heldout: np.ndarray) -> list[dict]:
+    """One row per non-canary document, then one per canary (its copies pooled)."""
+    canary_of = corpus.canary_of
+    rows = [
+        {"id": corpus.ids[i], "kind": "document", "full_text": corpus.documents[i], "repeats": 1,
+         "member": not heldout[i], "docs": (i,), "canary": None}
+        for i in range(len(corpus)) if canary_of[i] < 0
+    ]  # fmt: skip
+    for k, c in enumerate(corpus.canaries):
+        rows.append({"id": f"canary-{k}", "kind": "canary", "full_text": c.text, "repeats": c.repeats,
+                     "member": True, "docs": tuple(c.document_indices), "canary": c})  # fmt: skip
+    return rows
+
+
+def _membership_scores(model, tokenizer, texts) -> dict:
+    from memlens.lm.measures import loss_score, min_k_plus_plus_score, min_k_score, zlib_score
+    from memlens.lm.model import context_length, sequence_logprobs
+
+    limit = context_length(model)
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    seqs = [[bos, *ids][:limit] for ids in encoded]
+    out = {k: np.full(len(texts), np.nan) for k in SCORES}
+    ok = [i for i, s in enumerate(seqs) if len(s) >= 2]
+    if not ok:
+        return out
+    lp = sequence_logprobs(model, None, [seqs[i] for i in ok])
+    lp_logprobs = np.minimum(lp.logprobs, 0.0)
+    mean = np.minimum(lp.mean, 0.0)
+    scored = [tokenizer.decode(seqs[i][1:]) for i in ok]
+    out["loss"][ok] = loss_score(lp_logprobs)
+    out["zlib"][ok] = zlib_score(lp_logprobs, scored)
+    out["min_k"][ok] = min_k_score(lp_logprobs)
+    out["min_k_pp"][ok] = min_k_plus_plus_score(lp_logprobs, mean, lp.var)
+    return out
+
+
+def _secret_start(tokenizer, canary, ids: list[int]) -> int:
+    """Tokens (bos included) before the first token that carries the secret."""
+    head = tokenizer(canary.prefix.rstrip(), add_special_tokens=False)["input_ids"]
+    p = len(head) if ids[1 : 1 + len(head)] == head else 0
+    return 1 + p
+
+
+def _extraction(model, tokenizer, corpus, rows, members, prefix_lengths, suffix_length):
+    """(extractable_at_k, longest_verbatim_span) per row."""
+    from memlens.lm.generate import greedy_continuations
+    from memlens.lm.index import CorpusIndex
+    from memlens.lm.model import context_length
+
+    limit = context_length(model)
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    encoded = tokenizer([r["full_text"] for r in rows], add_special_tokens=False)["input_ids"]
+    ids = [[bos, *e] for e in encoded]
+    tests = []  # (row, k, reference)
+    for i, (r, s) in enumerate(zip(rows, ids, strict=True)):
+        if r["canary"] is not None:
+            start = _secret_start(tokenizer, r["canary"], s)
+            ks = sorted({k for k in prefix_lengths if k < start} | {start})
+            for k in ks:
+                ref = s[k:]
+                if ref and k + len(ref) <= limit:
+                    tests.append((i, k, ref))
+        else:
+            for k in prefix_lengths:
+                if k + suffix_length <= min(len(s), limit):
+                    tests.append((i, k, s[k : k + suffix_length]))
+    ext = np.full(len(rows), -1, dtype=np.int64)
+    span = np.zeros(len(rows), dtype=np.int64)
+    first_generation = {}
+    by_length: dict[int, list] = {}
+    for t in tests:
+        by_length.setdefault(len(t[2]), []).append(t)
+    for length, group in by_length.items():
+        gen = greedy_continuations(model, tokenizer, [ids[i][:k] for i, k, _ in group], max_new_tokens=length)
+        for (i, k, ref), g in zip(group, gen, strict=True):
+            if ext[i] < 0 or k < ext[i]:
+                if list(g) == list(ref):
+                    ext[i] = k
+            if i not in first_generation or k < first_generation[i][0]:
+                first_generation[i] = (k, g)
+    train_docs = [e for e, m in zip(tokenizer(corpus.documents, add_special_tokens=False)["input_ids"],
+                                    members, strict=True) if m and e]  # fmt: skip
+    if train_docs and first_generation:
+        index = CorpusIndex(train_docs)
+        for i, (_, g) in first_generation.items():
+            span[i] = index.longest_verbatim_span(np.asarray(g[:suffix_length], dtype=np.int64)).length
+    return ext, span
+
+
+def _total_logprob(model, tokenizer, texts: list[str], batch_size: int = 256) -> np.ndarray:
+    from memlens.lm.model import sequence_logprobs
+
+    lp = sequence_logprobs(model, tokenizer, texts, batch_size=batch_size, truncate=True)
+    return np.nansum(lp.logprobs, axis=1)
+
+
+def _exposure(model, tokenizer, corpus, rows, samples: int, seed: int):
+    from memlens.lm.measures import exposure_exact, exposure_skew_normal
+
+    exposure = np.full(len(rows), np.nan)
+    canary_rows = [(i, r["canary"]) for i, r in enumerate(rows) if r["canary"] is not None]
+    if not canary_rows:
+        return exposure, None
+    method = None
+    by_space: dict = {}
+    for i, c in canary_rows:
+        by_space.setdefault((c.space, c.prefix, c.suffix), []).append((i, c))
+    for (space, prefix, suffix), group in by_space.items():
+        if space.enumerable and space.size <= 10**5:
+            method = "exact"
+            cand = _total_logprob(model, tokenizer, [prefix + s + suffix for s in space.candidates()])
+            for i, c in group:
+                index = int(c.secret.replace("-", ""))
+                exposure[i] = exposure_exact(cand[index], cand)
+        else:
+            method = "skew-normal"
+            rng = np.random.default_rng(np.random.SeedSequence([seed, 0xE4B0]))
+            picks = rng.integers(0, space.size, size=samples)
+            sample = _total_logprob(model, tokenizer, [prefix + space.candidate(int(j)) + suffix for j in picks])
+            own = _total_logprob(model, tokenizer, [c.text for _, c in group])
+            for (i, _), lp in zip(group, own, strict=True):
+                exposure[i] = exposure_skew_normal(lp, sample, space_size=space.size)
+    return exposure, method
+
+
+def _engine(corpus, members, tokenizer, models, out, seed, epochs, width, progress):
+    """Counterfactual memorization of every training document from ``models`` small GPT-2s."""
+    from memlens.design import halves
+    from memlens.executors import InProcess
+    from memlens.lm.engine import LMTrainer, corpus_fingerprint, counterfactual
+    from memlens.store import RunStore
+    from memlens.train.base import model_seeds
+
+    train_idx = np.flatnonzero(members)
+    docs = Corpus(corpus.name, [corpus.documents[i] for i in train_idx], [corpus.ids[i] for i in train_idx])
+    if len(docs) < 2:
+        raise MemlensError("Counterfactual memorization needs at least 2 training documents.")
+    design = halves(models, len(docs), seed=seed)
+    trainer = LMTrainer(tokenizer, n_embd=width, epochs=epochs)
+    shard_size = 4
+    config = {
+        "dataset": {"name": corpus.name, "kind": "text", "n_examples": len(docs),
+                    "fingerprint": corpus_fingerprint(docs.documents)},
+        "design": design.to_dict(), "trainer": trainer.config(), "seed": seed, "shard_size": shard_size,
+    }  # fmt: skip
+    store = RunStore.create_or_resume(out, config, design.membership)
+    seeds = model_seeds(seed, models)
+    pending = store.pending_shards(shard_size)
+    if pending:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("[bold]training[/] {task.description}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total} models"), TimeElapsedColumn(),
+                      disable=not progress) as bar:  # fmt: skip
+            done = models - sum(stop - start for _, start, stop in pending)
+            task = bar.add_task(f"{models} small LMs", total=models, completed=done)
+
+            def shard(start, stop):
+                return trainer.fit_observe(docs, design.membership[start:stop], seeds[start:stop],
+                                           progress=lambda k: bar.advance(task, k))  # fmt: skip
+
+            for (index, start, stop), obs, seconds in InProcess().map(shard, pending):
+                store.write_shard(index, start, stop, obs, seconds)
+    store.finalize()
+    obs = {name: np.asarray(store.observation(name)) for name in store.observation_names()}
+    mem = counterfactual(np.asarray(store.membership), obs).memorization
+    per_doc = np.full(len(corpus), np.nan)
+    per_doc[train_idx] = mem
+    return {"design": design.to_dict(), "trainer": trainer.config(), "measure": "token_accuracy"}, per_doc
+
+
+def _summary(frame, exposure_method) -> dict:
+    docs = frame[frame.kind == "document"]
+    can = frame[frame.kind == "canary"]
+    out = {
+        "n_documents": int(len(docs)),
+        "n_members": int(docs.member.sum()),
+        "n_heldout": int((~docs.member).sum()),
+        "n_canaries": int(len(can)),
+        "extractable_documents": int((docs.extractable_at_k >= 0).sum()),
+        "extractable_canaries": int((can.extractable_at_k >= 0).sum()),
+        "mean_longest_verbatim_span": float(frame.longest_verbatim_span.mean()) if len(frame) else 0.0,
+    }
+    if len(can):
+        out["exposure_method"] = exposure_method
+        out["exposure_by_repeats"] = {
+            str(int(r)): float(g.exposure.mean()) for r, g in can.groupby("repeats")
+        }
+    if frame.counterfactual.notna().any():
+        out["mean_counterfactual"] = float(docs.counterfactual.mean()) if len(docs) else None
+    return out
+
+
+def _mia(frame) -> dict:
+    from memlens.estimate import auc, roc_curve
+
+    docs = frame[frame.kind == "document"]
+    labels = docs.member.to_numpy()
+    if labels.all() or not labels.any():
+        return {"note": "no held-out documents: membership AUROC needs non-members (train with a holdout)."}
+    result = {"n_members": int(labels.sum()), "n_nonmembers": int((~labels).sum()), "auroc": {}}
+    for name in SCORES:
+        s = docs[name].to_numpy()
+        ok = ~np.isnan(s)
+        if labels[ok].all() or not labels[ok].any():
+            continue
+        fpr, tpr, _ = roc_curve(labels[ok], s[ok])
+        result["auroc"][name] = round(float(auc(fpr, tpr)), 4)
+    return result
