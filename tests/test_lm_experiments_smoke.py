@@ -1,0 +1,58 @@
+"""Smoke versions of the language-model reproductions (full runs are recorded in REPRODUCTIONS.md)."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+pytest.importorskip("transformers")
+pytest.importorskip("faker")
+
+
+def test_lm_canaries_smoke(tmp_path):
+    from experiments import lm_canaries
+
+    r = lm_canaries.main(["--smoke", "--no-progress", "--out", str(tmp_path)])
+    for key in (
+        "exposure_by_repeat",
+        "spearman_repeats_exposure",
+        "extractable_by_dup_and_prefix",
+        "extractable_by_prefix",
+        "spearman_dup_extractable",
+        "spearman_prefix_extractable",
+        "checks",
+        "pass",
+        "canaries",
+    ):
+        assert key in r
+    assert set(r["exposure_by_repeat"]) == {"1", "4"}
+    assert all(0 <= c["exposure"] <= 2 * 3.33 for c in r["canaries"])  # log2(100) = 6.64
+    assert (tmp_path / "lm_canaries.json").is_file()
+
+
+def test_lm_membership_smoke(tmp_path):
+    from experiments import lm_membership
+
+    r = lm_membership.main(["--smoke", "--no-progress", "--out", str(tmp_path)])
+    assert set(r["auroc"]) == set(lm_membership.SCORES) == set(r["auroc_early"])
+    assert all(0 <= v <= 1 for v in r["auroc"].values())
+    assert r["n_members"] == r["n_nonmembers"] and "pass" in r and "checks" in r
+    assert json.loads((tmp_path / "lm_membership.json").read_text())["auroc"] == pytest.approx(
+        r["auroc"]
+    )
+
+
+def test_lm_finetune_tasks_smoke(tmp_path):
+    from experiments import lm_finetune_tasks
+
+    r = lm_finetune_tasks.main(["--smoke", "--no-progress", "--out", str(tmp_path)])
+    assert set(r["tasks"]) == set(lm_finetune_tasks.TASKS)
+    for t in r["tasks"].values():
+        for key in ("edit_sim_gap", "exact_gap", "loss_gap", "loss_auroc", "attention_spread"):
+            assert key in t
+        assert 0 <= t["attention_spread"] <= 1 + 1e-6
+    assert isinstance(r["paper_ordering"], bool) and len(r["ordering_by_edit_sim_gap"]) == 3
+    assert (tmp_path / "lm_finetune_tasks.json").is_file()
