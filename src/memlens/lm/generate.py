@@ -48,11 +48,18 @@ def greedy_continuations(
     *,
     max_new_tokens: int,
     batch_size: int = 256,
+    logits_processor=None,
 ) -> np.ndarray:
     """Greedy continuations of token-id prefixes, decoded ``batch_size`` at a time.
 
     Prefixes may differ in length; batches are formed from prefixes of similar length. The
     tokenizer only supplies the pad id (any id works: pads are masked) and may be ``None``.
+
+    ``logits_processor`` (optional) is called like a ``transformers`` ``LogitsProcessor`` (a
+    ``LogitsProcessorList`` works too) before each argmax: ``processor(input_ids, scores) ->
+    scores`` with ``input_ids`` the (B, t) tokens so far, prefix included (left-padded with the
+    pad id), and ``scores`` the (B, V) float logits of the next token; e.g.
+    :class:`memlens.lm.verbatim.VerbatimBlocker`.
 
     Returns:
         (N, max_new_tokens) int64 array of generated token ids, row ``i`` for ``prefixes[i]``.
@@ -77,22 +84,29 @@ def greedy_continuations(
             for s in range(0, len(order), batch_size):
                 batch = order[s : s + batch_size]
                 ids, mask = _pad([rows[i] for i in batch], pad, left=True)  # (B, P)
-                out[batch] = _greedy_batch(model, ids, mask, max_new_tokens).numpy()
+                out[batch] = _greedy_batch(
+                    model, ids, mask, max_new_tokens, logits_processor
+                ).numpy()
     finally:
         model.train(was_training)
     return out
 
 
-def _greedy_batch(model, ids, mask, n_new: int):
+def _greedy_batch(model, ids, mask, n_new: int, processor=None):
     """(B, P) left-padded ids and mask -> (B, n_new) greedy tokens, with the KV cache."""
     import torch
+
+    def pick(logits, so_far):  # (B, V) last-position logits -> (B,) next tokens
+        if processor is not None:
+            logits = processor(so_far, logits.float())
+        return logits.argmax(-1)
 
     positions = (mask.cumsum(-1) - 1).clamp_min(0)  # (B, P): real tokens count from 0
     result = model(
         input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1
     )  # logits of the last position only: (B, 1, V)
     past = result.past_key_values
-    token = result.logits[:, -1].argmax(-1)  # (B,)
+    token = pick(result.logits[:, -1], ids)  # (B,)
     tokens = [token]
     position = positions[:, -1:]  # (B, 1)
     ones = torch.ones((len(ids), 1), dtype=mask.dtype)
@@ -104,7 +118,8 @@ def _greedy_batch(model, ids, mask, n_new: int):
             past_key_values=past, use_cache=True, logits_to_keep=1,
         )  # fmt: skip
         past = result.past_key_values
-        token = result.logits[:, -1].argmax(-1)
+        so_far = None if processor is None else torch.cat([ids, torch.stack(tokens, 1)], 1)
+        token = pick(result.logits[:, -1], so_far)
         tokens.append(token)
     return torch.stack(tokens, dim=1)  # (B, n_new)
 
