@@ -12,7 +12,7 @@ the canaries) is trained on a King James slice (``kjv:N`` chapters) plus
 Measured: exact exposure of each canary (every one of the 10^4 candidate texts scored with
 ``sequence_logprobs``; log2|R| - log2 rank), the skew-normal extrapolation from 2,000 sampled
 candidates, greedy extraction of each secret from its prefix, and k-extractability of a 16-token
-suffix of each duplicated document from prefixes of k = 2, 4, 8, 16, 32 tokens.
+suffix of each duplicated document (the 16 tokens after its first k) from prefixes of k = 2, 4, 8, 16, 32 tokens.
 
 Pass (issue 5): Spearman(insertion count, mean exposure) >= 0.9; extractability rises with
 duplication (Spearman of the rate, averaged over k, against the count >= 0.8) and with prefix
@@ -199,14 +199,15 @@ def main(argv=None) -> dict:
     )
 
     # --- k-extractability of duplicated documents -------------------------------------------------
-    start = max(prefix_lengths) + 1  # suffix begins after bos + the longest prefix
+    # the prefix is the document's first k tokens after bos and the suffix the next 16, so the
+    # model sees the text at the positions it was trained on (GPT-2 learns absolute positions)
     enc = tok(dup_texts, add_special_tokens=False)["input_ids"]
     seqs = [[tok.bos_token_id, *ids] for ids in enc]
-    keep = [i for i, s in enumerate(seqs) if len(s) >= start + SUFFIX_TOKENS]
-    suffixes = np.asarray([seqs[i][start : start + SUFFIX_TOKENS] for i in keep])
+    keep = [i for i, s in enumerate(seqs) if len(s) >= max(prefix_lengths) + 1 + SUFFIX_TOKENS]
     hits = np.zeros((len(prefix_lengths), len(keep)), dtype=bool)
     for j, k in enumerate(prefix_lengths):
-        prefixes = [seqs[i][start - k : start] for i in keep]
+        prefixes = [seqs[i][: k + 1] for i in keep]
+        suffixes = np.asarray([seqs[i][k + 1 : k + 1 + SUFFIX_TOKENS] for i in keep])
         gen = greedy_continuations(model, tok, prefixes, max_new_tokens=SUFFIX_TOKENS)
         hits[j] = extractable(gen, suffixes)
     counts = np.asarray([dup_counts[i] for i in keep])
