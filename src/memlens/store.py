@@ -33,7 +33,8 @@ FORMAT = "memlens-run"
 FORMAT_VERSION = 1
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 4 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 22), b""):
@@ -185,7 +186,7 @@ class RunStore:
             if not f.exists():
                 problems.append(f"{name} is missing")
             elif (deep or not name.startswith("observations/")) and name not in self._verified:
-                if _sha256(f) != digest:
+                if sha256_file(f) != digest:
                     problems.append(f"{name} does not match its checksum (damaged or truncated)")
                 else:
                     self._verified.add(name)
@@ -205,14 +206,14 @@ class RunStore:
         target = self.path / name
         with atomic_path(target, ".npy") as tmp:
             np.save(tmp, array)
-        self.manifest["files"][name] = _sha256(target)
+        self.manifest["files"][name] = sha256_file(target)
 
     def drop_damaged_shards(self) -> list[int]:
         """Forget shards whose file is missing or damaged, so they are trained again."""
         dropped = []
         for key, shard in list(self.manifest["shards"].items()):
             f = self.path / shard["file"]
-            if not f.exists() or _sha256(f) != shard["sha256"]:
+            if not f.exists() or sha256_file(f) != shard["sha256"]:
                 del self.manifest["shards"][key]
                 dropped.append(int(key))
         if dropped:
@@ -239,7 +240,7 @@ class RunStore:
             with open(tmp, "wb") as f:
                 np.savez(f, **observations)
         self.manifest["shards"][str(index)] = {
-            "models": [start, stop], "file": name, "sha256": _sha256(target), "seconds": round(seconds, 3),
+            "models": [start, stop], "file": name, "sha256": sha256_file(target), "seconds": round(seconds, 3),
         }  # fmt: skip
         self.save_manifest()
 
@@ -265,7 +266,7 @@ class RunStore:
                         out[s["models"][0] : s["models"][1]] = z[key]
                 out.flush()
                 del out
-            self.manifest["files"][name] = _sha256(target)
+            self.manifest["files"][name] = sha256_file(target)
         self.manifest["status"] = "complete"
         self.manifest["training_seconds"] = round(sum(s["seconds"] for s in shards), 3)
         self.manifest["shards"] = {}
@@ -310,7 +311,7 @@ class RunStore:
             raise RunStoreError(f"The run in {self.path} has not finished training; re-run its audit command.")
         key = f"observations/{name}.npy"
         if key not in self._verified and key in self.manifest["files"]:
-            if _sha256(self.path / key) != self.manifest["files"][key]:
+            if sha256_file(self.path / key) != self.manifest["files"][key]:
                 raise RunStoreError(
                     f"The run in {self.path} is damaged: {key} does not match its checksum (damaged or "
                     f"truncated). Its results cannot be trusted; delete {self.path} and run the audit again."

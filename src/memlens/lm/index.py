@@ -17,7 +17,6 @@ same byte layout lets libdivsufsort's C ``sa_search`` answer single queries.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import json
 import os
 import shutil
@@ -28,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from memlens.errors import DataError, MemlensError
+from memlens.store import sha256_file
 
 FORMAT = "memlens-corpus-index"
 FORMAT_VERSION = 1
@@ -63,14 +63,6 @@ def _as_tokens(x, name: str) -> np.ndarray:
     if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
         raise DataError(f"{name} holds token ids above {_MAX_TOKEN}")
     return a.astype(np.int64)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class _SaSearch:
@@ -447,7 +439,7 @@ class CorpusIndex:
             }
             for name, arr in zip(_FILES, self._arrays(), strict=True):
                 np.save(tmp / name, np.ascontiguousarray(arr))
-                meta["files"][name] = _sha256(tmp / name)
+                meta["files"][name] = sha256_file(tmp / name)
             (tmp / "index.json").write_text(json.dumps(meta, indent=2) + "\n")
             os.chmod(tmp, 0o777 & ~_umask())
             if path.exists():
@@ -496,7 +488,7 @@ class CorpusIndex:
             f = path / name
             if not f.exists():
                 raise CorpusIndexError(f"{path} is damaged: {name} is missing")
-            if verify and _sha256(f) != meta.get("files", {}).get(name):
+            if verify and sha256_file(f) != meta.get("files", {}).get(name):
                 raise CorpusIndexError(
                     f"{path} is damaged: {name} does not match its checksum; rebuild the index"
                 )
