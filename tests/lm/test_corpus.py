@@ -210,3 +210,13 @@ def test_tokenizer_refuses_empty_and_tiny_vocab():
         train_tokenizer(["", ""])
     with pytest.raises(DataError, match=">= 258"):
         train_tokenizer(["abc"], vocab_size=100)
+
+
+def test_wikipedia_slice_from_gensim():
+    pytest.importorskip("gensim")
+    from memlens.lm.corpus import load_corpus
+
+    c = load_corpus("wikipedia")
+    assert len(c) == 106 and 2_500_000 < c.n_characters < 3_500_000
+    assert c.ids[0] == "Anarchism" and "'''" not in c.documents[0] and "#REDIRECT" not in " ".join(c.documents)
+    assert load_corpus("wikipedia:5").ids == c.ids[:5]

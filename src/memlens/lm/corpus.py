@@ -162,7 +162,35 @@ def _pydoc() -> Corpus:
     return Corpus("pydoc", [topics[n].strip() for n in names], names)
 
 
-CORPORA = {"kjv": _kjv, "pydoc": _pydoc}
+def _wikipedia() -> Corpus:
+    """106 English Wikipedia articles (CC BY-SA) from the dump slice in gensim's test data.
+
+    The slice ships inside gensim's wheel; redirects and empty pages are dropped and the wiki
+    markup is stripped with gensim's own ``filter_wiki``. One document per article.
+    """
+    try:
+        from gensim.corpora.wikicorpus import extract_pages, filter_wiki
+        from gensim.test.utils import datapath
+    except ImportError:
+        raise DataError(
+            "The wikipedia corpus is the dump slice in gensim's test data: `pip install gensim`."
+        ) from None
+    import bz2
+
+    path = datapath("enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
+    titles, texts = [], []
+    with bz2.open(path, "rb") as f:
+        for title, markup, _pageid in extract_pages(f):
+            # filter_wiki leaves bold/italic quote runs ('''x''', ''x'')
+            text = " ".join(filter_wiki(markup).replace("'''", "").replace("''", "").split())
+            if markup.lstrip().lower().startswith("#redirect") or len(text) < 200:
+                continue
+            titles.append(title)
+            texts.append(text)
+    return Corpus("wikipedia", texts, titles)
+
+
+CORPORA = {"kjv": _kjv, "pydoc": _pydoc, "wikipedia": _wikipedia}
 
 
 def _read_utf8(path: Path) -> str:
@@ -219,8 +247,8 @@ def _load_jsonl(path: Path) -> Corpus:
 
 
 def load_corpus(name_or_path: str) -> Corpus:
-    """Load a bundled corpus by name (``"kjv"``, ``"pydoc"``, or ``"kjv:N"`` for the first N
-    documents) or a user's ``.txt`` / ``.jsonl`` file.
+    """Load a bundled corpus by name (``"kjv"``, ``"pydoc"``, ``"wikipedia"`` — gensim's test
+    slice —, or ``"kjv:N"`` for the first N documents) or a user's ``.txt`` / ``.jsonl`` file.
 
     >>> c = load_corpus("pydoc")
     >>> len(c) > 50, c.ids[0], load_corpus("kjv:3").ids
