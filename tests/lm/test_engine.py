@@ -114,7 +114,7 @@ def test_lm_audit_end_to_end(tmp_path):
     assert (frame.longest_verbatim_span >= 0).all()
     summary = json.loads((out / "lm.json").read_text())
     assert summary == json.loads(json.dumps(result.summary))
-    assert set(summary["mia"]["auroc"]) == {"loss", "zlib", "min_k", "min_k_pp"}
+    assert set(summary["mia"]["auroc"]) == {"loss", "zlib", "min_k", "min_k_pp", "reference"}
     assert summary["summary"]["exposure_method"] == "exact"
     assert (out / "run.json").exists() and (out / "observations" / "token_accuracy.npy").exists()
 

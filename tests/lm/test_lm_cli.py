@@ -41,11 +41,13 @@ def test_train_then_audit(tmp_path, corpus_file, monkeypatch, capsys):
     assert record["canaries"]["n"] == 2 and len(record["heldout"]) == 5
     run = tmp_path / "run"
     code, stdout, err = run_cli(monkeypatch, capsys, "lm", "audit", "--model", model, "--corpus", corpus_file,
-                                "--out", run, "--prefixes", "2,4", "--suffix", "4", "--no-progress")
+                                "--out", run, "--prefixes", "2,4", "--suffix", "4", "--no-progress",
+                                "--reference", model)  # the model as its own reference: score 0
     assert code == 0, err
-    assert "AUROC" in stdout and "exposure by insertions" in stdout
+    assert "AUROC" in stdout and "exposure by insertions" in stdout and "reference" in stdout
     frame = pd.read_parquet(run / "lm_scores.parquet")
     assert list(frame.columns) == list(COLUMNS) and (frame.kind == "canary").sum() == 2
+    assert np.allclose(frame.reference, 0.0, atol=1e-5)
     assert json.loads((run / "lm.json").read_text())["config"]["canaries"]["n"] == 2
     # the same model against another corpus is refused, and nothing is written
     other = tmp_path / "other.txt"

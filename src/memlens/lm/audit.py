@@ -24,6 +24,13 @@ Conventions (what each column measures):
 * **Exposure** (canaries; bits): each canary sentence with every candidate secret is scored by
   its total log-probability; exact rank when the space is enumerable (``secret_digits`` ≤ 5),
   else the skew-normal extrapolation from ``exposure_samples`` random candidates.
+* ``reference`` (:func:`~memlens.lm.measures.reference_ratio_score`): mean log-probability
+  under the target minus that under a reference model, each text scored as above by each model
+  with its own tokenizer (difference of *total* log-likelihoods when the tokenizers differ). When
+  the audit trains its own target, the reference is a tiny GPT-2 of the same shape trained on a
+  random half of the held-out documents (never a member, never a canary); those documents' own
+  ``reference`` is NaN, so the reference AUROC compares the members with the other held-out half
+  only. With a checkpoint, the reference is ``reference_path`` (a second local checkpoint), if given.
 * ``counterfactual`` (when ``models`` ≥ 2): the engine (:class:`~memlens.lm.engine.LMTrainer`)
   trains ``models`` small GPT-2s on random halves of the training documents (each canary copy a
   document of its own) and reports token accuracy IN minus OUT; a canary's value is the mean
@@ -47,9 +54,11 @@ from memlens.lm.corpus import Corpus, insert_canaries
 #: the columns of lm_scores.parquet, in order
 COLUMNS = (
     "id", "kind", "text", "repeats", "member", "exposure", "extractable_at_k", "min_k",
-    "min_k_pp", "zlib", "loss", "counterfactual", "longest_verbatim_span",
+    "min_k_pp", "zlib", "loss", "reference", "counterfactual", "longest_verbatim_span",
 )  # fmt: skip
 SCORES = ("loss", "zlib", "min_k", "min_k_pp")
+#: the membership scores whose AUROC lm.json reports (``reference`` when a reference model exists)
+MIA_SCORES = (*SCORES, "reference")
 RECORD = "memlens_lm.json"  # written next to a checkpoint by train_target / `memlens lm train`
 EXCERPT = 160
 
@@ -175,7 +184,7 @@ def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise MemlensError(f"{out} exists and is a file, not a run directory.")
     if out.is_dir() and any(out.iterdir()):
-        known = {"run.json", "membership.npy", "observations", "shards", "lm_scores.parquet", "lm.json"}
+        known = {"run.json", "membership.npy", "observations", "shards", "lm_scores.parquet", "lm.json", "report.html"}
         foreign = sorted(p.name for p in out.iterdir() if p.name not in known and not p.name.startswith("."))
         if foreign:
             raise MemlensError(
@@ -189,6 +198,7 @@ def lm_audit(
     *,
     out,
     model_path=None,
+    reference_path=None,
     models: int = 0,
     canaries: CanarySpec | int | None = None,
     heldout: np.ndarray | None = None,
@@ -211,7 +221,10 @@ def lm_audit(
             as is.
         model_path: a checkpoint folder; its ``memlens_lm.json`` (written by ``memlens lm
             train``) supplies the canaries and held-out documents when they are not given. Without
-            it, a tiny GPT-2 is trained here on the corpus minus a random ``holdout`` fraction.
+            it, a tiny GPT-2 is trained here on the corpus minus a random ``holdout`` fraction,
+            and a reference of the same shape on half of that held-out fraction.
+        reference_path: with ``model_path``, an optional second checkpoint scored as the
+            reference model (``reference`` column); ignored when the target is trained here.
         models: ≥ 2 runs the engine for counterfactual memorization (``models`` small GPT-2s).
         heldout: (N,) bool of documents (after canary insertion) the model never saw; their
             scores against the members' give each membership score's AUROC.
@@ -258,10 +271,18 @@ def lm_audit(
             heldout = np.zeros(n, dtype=bool)
             heldout[record.get("heldout", [])] = True
         source = str(model_path)
+        reference = None
+        if reference_path is not None:
+            ref_model, ref_tok = load_causal_lm(reference_path)
+            if ref_tok is None:
+                raise MemlensError(f"{reference_path} has no tokenizer; save the model's tokenizer in the folder.")
+            reference = {"model": ref_model, "tokenizer": ref_tok, "exclude": None,
+                         "source": str(reference_path)}  # fmt: skip
     else:
         say(f"training the target model on {corpus.name} ({n} documents) …")
         model, tokenizer, heldout = train_target(corpus, spec=spec, holdout=holdout, seed=seed)
         source = "trained here"
+        reference = _train_reference(corpus, tokenizer, heldout, spec, seed)
     heldout = np.zeros(n, dtype=bool) if heldout is None else np.asarray(heldout, dtype=bool)
     if heldout.shape != (n,):
         raise MemlensError(f"The held-out mask covers {heldout.shape[0]} documents; the corpus has {n}.")
@@ -271,6 +292,9 @@ def lm_audit(
     texts = [r["full_text"] for r in rows]
     say(f"scoring {len(rows)} texts …")
     scores = _membership_scores(model, tokenizer, texts)
+    scores["reference"] = np.full(len(rows), np.nan)
+    if reference is not None:
+        scores["reference"] = _reference_scores(model, tokenizer, reference, texts, rows)
     ext, span = _extraction(model, tokenizer, corpus, rows, members, prefix_lengths, suffix_length)
     exposure, exposure_method = _exposure(model, tokenizer, corpus, rows, exposure_samples, seed)
 
@@ -296,6 +320,7 @@ def lm_audit(
         "min_k_pp": scores["min_k_pp"],
         "zlib": scores["zlib"],
         "loss": scores["loss"],
+        "reference": scores["reference"],
         "counterfactual": counterfactual,
         "longest_verbatim_span": span,
     })[list(COLUMNS)]  # fmt: skip
@@ -309,6 +334,7 @@ def lm_audit(
         "prefix_lengths": prefix_lengths, "suffix_length": suffix_length,
         "scoring": "each text as [bos, text] truncated to the model's context",
         "engine": engine,
+        "reference": None if reference is None else {k: v for k, v in reference.items() if k in ("source", "n_documents", "trained_on")},
     }  # fmt: skip
     result = {"config": config, "summary": summary, "mia": _mia(frame), "seconds": round(time.perf_counter() - t0, 2)}
     from memlens.store import atomic_path, write_json
@@ -317,6 +343,9 @@ def lm_audit(
     with atomic_path(out / "lm_scores.parquet", ".parquet") as tmp:
         frame.to_parquet(tmp, index=False)
     write_json(out / "lm.json", result)
+    from memlens.report import write_lm_report
+
+    write_lm_report(out)  # RUN/report.html: the language-model page
     return LMAudit(out, frame, result)
 
 
@@ -332,6 +361,67 @@ def _rows(corpus: Corpus, heldout: np.ndarray) -> list[dict]:
         rows.append({"id": f"canary-{k}", "kind": "canary", "full_text": c.text, "repeats": c.repeats,
                      "member": True, "docs": tuple(c.document_indices), "canary": c})  # fmt: skip
     return rows
+
+
+def _train_reference(corpus: Corpus, tokenizer, heldout: np.ndarray, spec, seed: int) -> dict | None:
+    """A tiny GPT-2 like the target, on a random half of the held-out documents (None if < 2)."""
+    from memlens.lm.engine import LMTrainer
+
+    spec = spec or ModelSpec()
+    held = np.flatnonzero(heldout & (corpus.canary_of < 0))
+    k = len(held) // 2
+    if k < 1:
+        return None
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x2EF]))
+    chosen = np.sort(rng.choice(held, size=k, replace=False))
+    trainer = LMTrainer(
+        tokenizer, n_layer=spec.n_layer, n_embd=spec.n_embd, n_head=spec.n_head,
+        n_positions=spec.n_positions, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
+    )  # fmt: skip
+    model = trainer.fit([corpus.documents[i] for i in chosen], seed + 1)
+    exclude = np.zeros(len(corpus), dtype=bool)
+    exclude[chosen] = True
+    return {"model": model, "tokenizer": tokenizer, "exclude": exclude, "source": "trained here",
+            "n_documents": int(k), "trained_on": "a random half of the held-out documents"}  # fmt: skip
+
+
+def _reference_scores(model, tokenizer, reference: dict, texts, rows) -> np.ndarray:
+    """``reference_ratio_score`` per row; NaN for the documents the reference trained on."""
+    from memlens.lm.engine import tokenizer_fingerprint
+    from memlens.lm.measures import reference_ratio_score
+
+    ok_t, lp_t = _token_logprobs(model, tokenizer, texts)
+    ok_r, lp_r = _token_logprobs(reference["model"], reference["tokenizer"], texts)
+    out = np.full(len(texts), np.nan)
+    ok = sorted(set(ok_t) & set(ok_r))
+    if not ok:
+        return out
+    same = reference["tokenizer"] is tokenizer or tokenizer_fingerprint(reference["tokenizer"]) == tokenizer_fingerprint(tokenizer)
+    pos_t = {i: j for j, i in enumerate(ok_t)}
+    pos_r = {i: j for j, i in enumerate(ok_r)}
+    out[ok] = reference_ratio_score(
+        lp_t[[pos_t[i] for i in ok]], lp_r[[pos_r[i] for i in ok]], reduce="mean" if same else "sum"
+    )
+    if reference.get("exclude") is not None:
+        for i, r in enumerate(rows):
+            if any(reference["exclude"][d] for d in r["docs"]):
+                out[i] = np.nan
+    return out
+
+
+def _token_logprobs(model, tokenizer, texts):
+    """(indices of texts with >= 1 scored token, their (n, T) per-token log-probs, NaN-padded)."""
+    from memlens.lm.model import context_length, sequence_logprobs
+
+    limit = context_length(model)
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    seqs = [[bos, *ids][:limit] for ids in encoded]
+    ok = [i for i, s in enumerate(seqs) if len(s) >= 2]
+    if not ok:
+        return ok, np.zeros((0, 0))
+    lp = sequence_logprobs(model, None, [seqs[i] for i in ok])
+    return ok, np.minimum(lp.logprobs, 0.0)
 
 
 def _membership_scores(model, tokenizer, texts) -> dict:
@@ -522,7 +612,7 @@ def _mia(frame) -> dict:
     if labels.all() or not labels.any():
         return {"note": "no held-out documents: membership AUROC needs non-members (train with a holdout)."}
     result = {"n_members": int(labels.sum()), "n_nonmembers": int((~labels).sum()), "auroc": {}}
-    for name in SCORES:
+    for name in MIA_SCORES:
         s = docs[name].to_numpy()
         ok = ~np.isnan(s)
         if labels[ok].all() or not labels[ok].any():

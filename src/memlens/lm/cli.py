@@ -116,6 +116,7 @@ def audit(
     model: Annotated[Path, typer.Option(help="A causal-LM checkpoint folder (e.g. from `memlens lm train`).")],
     corpus: Corpus_,
     out: Annotated[Path, typer.Option(help="Run directory for lm_scores.parquet and lm.json.")],
+    reference: Annotated[Path | None, typer.Option(help="A second local causal-LM checkpoint scored as the reference model (the `reference` membership score).")] = None,
     canaries: Canaries = None,
     repeats: Repeats = "1,2,4,8",
     secret_digits: Digits = 4,
@@ -144,7 +145,7 @@ def audit(
         can = CanarySpec(n=canaries, repeats=_repeats(repeats), secret_digits=_secret_digits(secret_digits), seed=seed)
     text = load_corpus(corpus)
     result = lm_audit(
-        text, out=out, model_path=model, models=models, canaries=can, seed=seed,
+        text, out=out, model_path=model, reference_path=reference, models=models, canaries=can, seed=seed,
         engine_epochs=engine_epochs, prefix_lengths=_ints(prefixes, "--prefixes"), suffix_length=suffix,
         progress=progress, console=console,
     )  # fmt: skip

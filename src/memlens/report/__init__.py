@@ -7,13 +7,17 @@ filterable table of every example with every score column. Styles, script, plots
 inline and the page makes no network requests, so it opens offline and can be attached to a
 review. The report renders only: it reads ``run.json``, ``scores.parquet`` and ``mia.json`` and
 computes nothing beyond counts, means and histograms.
+
+A language-model run (``RUN/lm_scores.parquet`` and ``RUN/lm.json`` from ``memlens lm audit``)
+gets its own page, :func:`write_lm_report` (:mod:`memlens.report.lm_section`); :func:`write_report`
+writes that page when the directory holds a language-model audit and no ``scores.parquet``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["write_report"]
+__all__ = ["write_lm_report", "write_report"]
 
 
 def write_report(run) -> Path:
@@ -34,9 +38,13 @@ def write_report(run) -> Path:
         PosixPath('runs/m1/report.html')
     """
     from memlens.audit import Run
+    from memlens.report.lm_section import is_lm_run
     from memlens.report.page import build
     from memlens.store import atomic_path
 
+    where = Path(run.path if isinstance(run, Run) else run)
+    if not (where / "scores.parquet").exists() and is_lm_run(where):
+        return write_lm_report(where)
     if not isinstance(run, Run):
         run = Run.open(run)
     text = build(run)
@@ -44,3 +52,10 @@ def write_report(run) -> Path:
     with atomic_path(target, ".html") as tmp:
         tmp.write_text(text, encoding="utf-8")
     return target
+
+
+def write_lm_report(run_path) -> Path:
+    """Write ``RUN/report.html`` for a language-model run; see :mod:`memlens.report.lm_section`."""
+    from memlens.report.lm_section import write_lm_report as write
+
+    return write(run_path)

@@ -95,6 +95,7 @@ table.scores th.sorted-asc::after { content: " \\25B2"; font-size: 9px; }
 table.scores td { padding: 3px 7px; border-bottom: 1px solid #edf2f7; text-align: right; white-space: nowrap; }
 table.scores td.str, table.scores th.str, table.scores td.label, table.scores th.label { text-align: left; }
 table.scores tr.planted td { background: #fff8f1; }
+table.scores.lm td.str { white-space: normal; min-width: 22em; max-width: 40em; overflow-wrap: anywhere; }
 table.scores td.strong { color: var(--warn); font-weight: 600; }
 .hint { font-size: 13px; color: var(--faint); }
 footer { margin-top: 48px; color: var(--faint); font-size: 12.5px; }
@@ -179,9 +180,9 @@ JS = r"""
   // --- state --------------------------------------------------------------------------------
   var order = new Uint32Array(n);
   for (var i = 0; i < n; i++) { order[i] = i; }
-  var sortCol = byName.memorization || cols[0], sortDesc = true;
+  var sortCol = byName[data.sort] || byName.memorization || cols[0], sortDesc = true;
   var rows = order, page = 0;
-  var plantedCol = byName.planted;
+  var plantedCol = byName[data.planted || "planted"];
 
   function sortOrder() {
     var v = sortCol.values, desc = sortDesc ? -1 : 1, numeric = sortCol.kind !== "str";

@@ -147,8 +147,12 @@ def column_kind(name: str, series) -> str:
     return "str"
 
 
-def table_json(scores, classes) -> str:
+def table_json(scores, classes, *, help: dict | None = None, extra: dict | None = None) -> str:
     """Every column of ``scores`` as JSON, ``{"n", "classes", "columns": [{name, kind, help, values}]}``.
+
+    ``help`` adds or overrides column descriptions; ``extra`` adds top-level keys the script reads
+    (``sort``: the column sorted first, descending; ``planted``: the bool column highlighted and
+    toggled by the "only" checkbox).
 
     Floats keep 5 significant digits, NaN becomes null. The text is safe inside
     ``<script type="application/json">``: ``<``, ``>`` and ``&`` are written as ``\\u003c`` etc.,
@@ -175,13 +179,14 @@ def table_json(scores, classes) -> str:
         meta = {
             "name": str(name),
             "kind": kind,
-            "help": COLUMN_HELP.get(name, "a score added by an estimator"),
+            "help": {**COLUMN_HELP, **(help or {})}.get(name, "a score added by an estimator"),
         }
         parts.append(json.dumps(meta, ensure_ascii=False)[:-1] + ',"values":' + values + "}")
     head = json.dumps(
-        {"n": len(scores), "classes": [str(c) for c in classes] if classes else None},
+        {"n": len(scores), "classes": [str(c) for c in classes] if classes else None,
+         **(extra or {})},
         ensure_ascii=False,
-    )
+    )  # fmt: skip
     return script_safe(head[:-1] + ',"columns":[' + ",".join(parts) + "]}")
 
 
