@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -29,6 +28,18 @@ def small_run(tmp_path_factory):
     return ml.audit(data, design, trainer, tmp_path_factory.mktemp("run") / "r", progress=False)
 
 
-def write_npz(path, **arrays):
-    np.savez(path, **arrays)
-    return path
+@pytest.fixture
+def run_cli(monkeypatch, capsys):
+    """Run ``memlens ARGS…`` through the real entry point; return (exit code, stdout, stderr)."""
+    import sys
+
+    from memlens import cli
+
+    def run(*args):
+        monkeypatch.setattr(sys, "argv", ["memlens", *map(str, args)])
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main()
+        out = capsys.readouterr()
+        return exit_info.value.code or 0, out.out, out.err
+
+    return run

@@ -1,43 +1,31 @@
 """The command line: the audit works end to end, and every bad input gets one clear paragraph."""
 
 import json
-import sys
 
 import numpy as np
 import pytest
 
-from memlens import cli
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["memlens", *map(str, args)])
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main()
-    out = capsys.readouterr()
-    return exit_info.value.code or 0, out.out, out.err
-
-
 FAST = ["--models", "8", "--epochs", "20", "--width", "32", "--no-progress"]
 
 
-def test_audit_then_show(tmp_path, monkeypatch, capsys):
+def test_audit_then_show(tmp_path, run_cli):
     out = tmp_path / "run"
-    code, stdout, err = run_cli(monkeypatch, capsys, "audit", "--dataset", "digits:400", "--plant", "label-noise:0.05",
+    code, stdout, err = run_cli("audit", "--dataset", "digits:400", "--plant", "label-noise:0.05",
                                 "--out", out, *FAST)
     assert code == 0, err
     assert "lira-online" in stdout and "report:" in stdout
     assert (out / "report.html").exists()
     mia = json.loads((out / "mia.json").read_text())
     assert set(mia["attacks"]) == {"lira-online", "lira-offline", "rmia", "loss"}
-    code, stdout, err = run_cli(monkeypatch, capsys, "show", out, "--top", "5")
+    code, stdout, err = run_cli("show", out, "--top", "5")
     assert code == 0, err
     assert "top 5 by memorization" in stdout and "planted 20 examples" in stdout
-    code, _, err = run_cli(monkeypatch, capsys, "show", out, "--sort", "nope")
+    code, _, err = run_cli("show", out, "--sort", "nope")
     assert code == 2 and "No score column 'nope'" in err
 
 
-def test_help_explains(monkeypatch, capsys):
-    code, stdout, _ = run_cli(monkeypatch, capsys, "audit", "--help")
+def test_help_explains(run_cli):
+    code, stdout, _ = run_cli("audit", "--help")
     assert code == 0 and "label-noise:RATE" in stdout and "resumes" in stdout
 
 
@@ -56,62 +44,62 @@ def _npz(tmp_path, **arrays):
         (dict(X=np.zeros((10, 3)), y=np.linspace(0, 1, 10)), "whole numbers"),
     ],
 )
-def test_bad_data_gets_one_paragraph(tmp_path, monkeypatch, capsys, arrays, message):
+def test_bad_data_gets_one_paragraph(tmp_path, run_cli, arrays, message):
     import re
 
-    code, _, err = run_cli(monkeypatch, capsys, "audit", "--dataset", _npz(tmp_path, **arrays), "--out", tmp_path / "r", *FAST)
+    code, _, err = run_cli("audit", "--dataset", _npz(tmp_path, **arrays), "--out", tmp_path / "r", *FAST)
     assert code == 2 and re.search(message, err) and "Traceback" not in err
     assert not (tmp_path / "r").exists()  # nothing half-written
 
 
-def test_unknown_dataset(tmp_path, monkeypatch, capsys):
-    code, _, err = run_cli(monkeypatch, capsys, "audit", "--dataset", "imagenet", "--out", tmp_path / "r")
+def test_unknown_dataset(tmp_path, run_cli):
+    code, _, err = run_cli("audit", "--dataset", "imagenet", "--out", tmp_path / "r")
     assert code == 2 and "Unknown dataset 'imagenet'" in err and "Traceback" not in err
 
 
-def test_other_configuration_and_truncated_npy(tmp_path, monkeypatch, capsys):
+def test_other_configuration_and_truncated_npy(tmp_path, run_cli):
     out = tmp_path / "r"
-    assert run_cli(monkeypatch, capsys, "audit", "--dataset", "digits:200", "--out", out, *FAST)[0] == 0
-    code, _, err = run_cli(monkeypatch, capsys, "audit", "--dataset", "digits:200", "--seed", "3", "--out", out, *FAST)
+    assert run_cli("audit", "--dataset", "digits:200", "--out", out, *FAST)[0] == 0
+    code, _, err = run_cli("audit", "--dataset", "digits:200", "--seed", "3", "--out", out, *FAST)
     assert code == 2 and "another configuration" in err and "seed" in err and "Traceback" not in err
     f = out / "membership.npy"
     f.write_bytes(f.read_bytes()[:64])
-    code, _, err = run_cli(monkeypatch, capsys, "show", out)
+    code, _, err = run_cli("show", out)
     assert code == 2 and "membership.npy" in err and "Traceback" not in err
 
 
-def test_usage_errors(tmp_path, monkeypatch, capsys):
-    code, _, err = run_cli(monkeypatch, capsys, "audit", "--dataset", "digits", "--out", tmp_path / "r", "--design", "thirds")
+def test_usage_errors(tmp_path, run_cli):
+    code, _, err = run_cli("audit", "--dataset", "digits", "--out", tmp_path / "r", "--design", "thirds")
     assert code == 2 and "Unknown design 'thirds'" in err
-    code, _, err = run_cli(monkeypatch, capsys, "audit", "--dataset", "digits", "--out", tmp_path / "r", "--model", "cnn",
+    code, _, err = run_cli("audit", "--dataset", "digits", "--out", tmp_path / "r", "--model", "cnn",
                            "--plant", "blur:3")
     assert code == 2 and "Unknown plant" in err
 
 
-def test_too_few_models_for_estimators(tmp_path, monkeypatch, capsys):
+def test_too_few_models_for_estimators(tmp_path, run_cli):
     out = tmp_path / "r"
-    code, stdout, err = run_cli(monkeypatch, capsys, "audit", "--dataset", "digits:100", "--models", "2", "--epochs", "2",
+    code, stdout, err = run_cli("audit", "--dataset", "digits:100", "--models", "2", "--epochs", "2",
                                 "--no-progress", "--out", out)
     assert code == 0, err
     assert "at least 3 models" in stdout
 
 
-def test_examples_without_out_models_get_nan_and_a_count(tmp_path, monkeypatch, capsys):
-    code, stdout, err = run_cli(monkeypatch, capsys, "audit", "--dataset", "digits:60", "--design", "loo:0,1",
+def test_examples_without_out_models_get_nan_and_a_count(tmp_path, run_cli):
+    code, stdout, err = run_cli("audit", "--dataset", "digits:60", "--design", "loo:0,1",
                                 "--models", "3", "--epochs", "2", "--no-progress", "--out", tmp_path / "r")
     assert code == 0, err
     assert "58 example(s) had too few IN or OUT models and got NaN" in stdout.replace("\n", " ")
     assert "caution:" in stdout  # a handful of non-members cannot resolve TPR at 0.1% FPR
 
 
-def test_budget_plan(tmp_path, monkeypatch, capsys):
+def test_budget_plan(tmp_path, run_cli):
     out = tmp_path / "r"
-    code, stdout, err = run_cli(monkeypatch, capsys, "audit", "--dataset", "digits:400", "--plant", "label-noise:0.1",
+    code, stdout, err = run_cli("audit", "--dataset", "digits:400", "--plant", "label-noise:0.1",
                                 "--budget", "4", "--out", out, "--models", "16", "--epochs", "20", "--width", "32", "--no-progress")
     assert code == 0, err
     plan = json.loads((out / "plan.json").read_text())
     assert plan["budget_models"] == 4 and plan["recommended_targets"] >= 10
     assert "plan for 4 shadow model(s)" in stdout
-    code, _, err = run_cli(monkeypatch, capsys, "audit", "--dataset", "digits:400", "--plant", "label-noise:0.1",
+    code, _, err = run_cli("audit", "--dataset", "digits:400", "--plant", "label-noise:0.1",
                            "--budget", "0", "--out", out, "--models", "16", "--epochs", "20", "--width", "32", "--no-progress")
     assert code == 2 and "at least 1" in err

@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from memlens.report import examples, plots
-from memlens.report.assets import CSS, JS
-from memlens.report.page import Section, _dl, _figure, _sha256, _tile, _value, duration, esc, pct
+from memlens.report.page import Section, _dl, _figure, _tile, _value, duration, esc, pct, shell
 
 #: a canary with at least this many bits of exposure is "exposed" (2^-10: ranked in the top 0.1%
 #: of its secret space by the model's likelihood)
@@ -419,27 +418,12 @@ def build_lm(path) -> str:
     frame, result = _read(path)
     table, table_data = table_section(frame)
     sections = [plots_section(frame), table, details_section(result)]
-    toc = "".join(f'<a href="#{esc(s.id)}">{esc(s.title)}</a>' for s in sections)
     config = result.get("config", {}) if isinstance(result.get("config"), dict) else {}
-    name = str(config.get("corpus", path.name))
-    csp = (
-        f"default-src 'none'; img-src data:; style-src {_sha256(CSS)}; script-src {_sha256(JS)}; "
-        "base-uri 'none'; form-action 'none'"
-    )
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>memlens language-model report · {esc(name)}</title><style>{CSS}</style></head>\n<body><main>"
-        f'<header class="top"><div><span class="brand">memlens</span> language-model audit · '
-        f'<span class="mono">{esc(name)}</span></div><div class="meta">{esc(path)}</div></header>'
-        + verdict(frame, result)
-        + f'<nav class="toc">{toc}</nav>'
-        + "".join(s.html() for s in sections)
-        + "<footer>Written by memlens. Exposure: Carlini et al. (USENIX Security 2019). Extraction: "
+    return shell(
+        title="memlens language-model report", label="language-model audit",
+        name=str(config.get("corpus", path.name)), meta=esc(path), verdict_html=verdict(frame, result),
+        sections=sections, table_data=table_data,
+        footer="Written by memlens. Exposure: Carlini et al. (USENIX Security 2019). Extraction: "
         "Carlini et al. (USENIX Security 2021). Min-K%: Shi et al. (ICLR 2024); Min-K%++: Zhang et al. "
-        "(2024). Counterfactual memorization: Zhang et al. (NeurIPS 2023). "
-        "This page is self-contained and makes no network requests.</footer>"
-        f"</main>{table_data}<script>{JS}</script></body></html>\n"
-    )
+        "(2024). Counterfactual memorization: Zhang et al. (NeurIPS 2023). ",
+    )  # fmt: skip

@@ -646,11 +646,11 @@ def _sha256(text: str) -> str:
     )
 
 
-def render(f: Facts, data, problem: str | None, run_path: str) -> str:
-    table, table_data = table_section(f)
-    sections = [plots_section(f), gallery_section(f, data, problem), table, details_section(f)]
+def shell(*, title: str, label: str, name: str, meta: str, verdict_html: str, sections, footer: str,
+          table_data: str) -> str:
+    """The page around its sections: content-security policy, inline styles and script, header,
+    table of contents and footer. ``meta`` and ``footer`` are HTML (escape what goes into them)."""
     toc = "".join(f'<a href="#{esc(s.id)}">{esc(s.title)}</a>' for s in sections)
-    name = f.dataset.get("name", "run")
     csp = (
         f"default-src 'none'; img-src data:; style-src {_sha256(CSS)}; script-src {_sha256(JS)}; "
         "base-uri 'none'; form-action 'none'"
@@ -660,19 +660,28 @@ def render(f: Facts, data, problem: str | None, run_path: str) -> str:
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>memlens report · {esc(name)}</title><style>{CSS}</style></head>\n<body><main>"
-        f'<header class="top"><div><span class="brand">memlens</span> audit report · '
-        f'<span class="mono">{esc(name)}</span></div><div class="meta">{esc(run_path)} · '
-        f"{esc(f.manifest.get('created', ''))}</div></header>"
-        + verdict(f)
+        f"<title>{title} · {esc(name)}</title><style>{CSS}</style></head>\n<body><main>"
+        f'<header class="top"><div><span class="brand">memlens</span> {label} · '
+        f'<span class="mono">{esc(name)}</span></div><div class="meta">{meta}</div></header>'
+        + verdict_html
         + f'<nav class="toc">{toc}</nav>'
         + "".join(s.html() for s in sections)
-        + f"<footer>Written by memlens {esc(f.manifest.get('versions', {}).get('memlens', ''))}. "
-        "Memorization: Feldman &amp; Zhang (NeurIPS 2020). Attacks: LiRA (Carlini et al., S&amp;P 2022), "
-        "RMIA (Zarifzadeh et al., ICML 2024), loss threshold (Yeom et al., CSF 2018). "
-        "This page is self-contained and makes no network requests.</footer>"
+        + f"<footer>{footer}This page is self-contained and makes no network requests.</footer>"
         f"</main>{table_data}<script>{JS}</script></body></html>\n"
     )
+
+
+def render(f: Facts, data, problem: str | None, run_path: str) -> str:
+    table, table_data = table_section(f)
+    sections = [plots_section(f), gallery_section(f, data, problem), table, details_section(f)]
+    return shell(
+        title="memlens report", label="audit report", name=f.dataset.get("name", "run"),
+        meta=f"{esc(run_path)} · {esc(f.manifest.get('created', ''))}", verdict_html=verdict(f),
+        sections=sections, table_data=table_data,
+        footer=f"Written by memlens {esc(f.manifest.get('versions', {}).get('memlens', ''))}. "
+        "Memorization: Feldman &amp; Zhang (NeurIPS 2020). Attacks: LiRA (Carlini et al., S&amp;P 2022), "
+        "RMIA (Zarifzadeh et al., ICML 2024), loss threshold (Yeom et al., CSF 2018). ",
+    )  # fmt: skip
 
 
 def build(run) -> str:
