@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# `--precision auto` caches its timing per CPU; tests (and the subprocesses they start) keep theirs
+# out of the user's ~/.cache
+os.environ.setdefault("MEMLENS_CACHE_DIR", tempfile.mkdtemp(prefix="memlens-test-cache-"))
 
 
 @pytest.fixture(scope="session")

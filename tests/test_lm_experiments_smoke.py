@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -18,18 +19,28 @@ def test_lm_canaries_smoke(tmp_path):
     r = lm_canaries.main(["--smoke", "--no-progress", "--out", str(tmp_path)])
     for key in (
         "exposure_by_repeat",
+        "spearman_repeats_excess",
         "spearman_repeats_exposure",
+        "max_control_gap_from_chance",
         "extractable_by_dup_and_prefix",
         "extractable_by_prefix",
         "spearman_dup_extractable",
         "spearman_prefix_extractable",
         "checks",
+        "canaries_pass",
         "pass",
         "canaries",
     ):
         assert key in r
     assert set(r["exposure_by_repeat"]) == {"1", "4"}
-    assert all(0 <= c["exposure"] <= 2 * 3.33 for c in r["canaries"])  # log2(100) = 6.64
+    top = r["exposure"]["exposure_max"]  # log2(100 - 1): the other canary is left out
+    assert top == pytest.approx(np.log2(99), abs=1e-3)
+    for c in r["canaries"]:
+        assert 0 <= c["exposure"] <= top + 1e-9 and 0 <= c["control"] <= top + 1e-9
+        assert c["excess"] == pytest.approx(c["exposure"] - c["control"])
+        assert 0 <= c["exposure_with_other_canaries"] <= np.log2(100) + 1e-9
+    assert len({c["text"].rsplit(" ", 1)[0] for c in r["canaries"]}) == 2  # a prefix per canary
+    assert r["exposure"]["cached_vs_whole_text_spread"] < 1e-4
     assert (tmp_path / "lm_canaries.json").is_file()
 
 

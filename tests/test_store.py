@@ -92,8 +92,9 @@ def test_run_with_another_configuration_is_refused(tmp_path, change, field):
 def test_foreign_directory_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     data, design, trainer = _setup()
-    with pytest.raises(RunStoreError, match="not a memlens run directory"):
+    with pytest.raises(RunStoreError, match="not a memlens run"):
         ml.audit(data, design, trainer, tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # not even a lock file
     (tmp_path / "run.json").write_text('{"hello": 1}')
     with pytest.raises(RunStoreError, match="not written by memlens"):
         RunStore.open(tmp_path)

@@ -8,8 +8,8 @@ matrices in a run directory (``store``), and estimate from them with pure functi
 
 __version__ = "0.1.0"
 
-from memlens import data, design, estimate, train  # noqa: E402
+from memlens import data, design, estimate, integrations, train  # noqa: E402
 from memlens.audit import Run, audit  # noqa: E402
 from memlens.errors import MemlensError  # noqa: E402
 
-__all__ = ["MemlensError", "Run", "audit", "data", "design", "estimate", "train", "__version__"]
+__all__ = ["MemlensError", "Run", "audit", "data", "design", "estimate", "integrations", "train", "__version__"]

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from memlens import estimate
+from memlens import estimate, faults
 from memlens.data import Dataset
 from memlens.design import Design
 from memlens.errors import MemlensError
+from memlens.estimate._blocks import release_pages
 from memlens.executors import Executor, InProcess
 from memlens.store import RunStore
 from memlens.train.base import Trainer, model_seeds
@@ -49,6 +50,12 @@ def audit(
     """
     if design.n_examples != data.n_examples:
         raise MemlensError(f"The design covers {design.n_examples} examples, the data has {data.n_examples}.")
+    for name, value in (("shard_size", shard_size), ("n_targets", n_targets)):
+        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
+            raise MemlensError(f"{name} must be a whole number of at least 1; got {value!r}.")
+    design.check_every_model_trains()  # all checks before the run directory is touched
+    if hasattr(trainer, "resolve_device"):
+        trainer.resolve_device()  # --device cuda without a GPU is refused here, not after
     shard_size = shard_size or (32 if getattr(trainer, "units_per_model", 1) > 1 else 8)
     config = {
         "dataset": {**data.summary(), "fingerprint": data.fingerprint()},
@@ -57,52 +64,68 @@ def audit(
         "seed": seed,
         "shard_size": shard_size,
     }
-    store = RunStore.create_or_resume(out, config, design.membership)
-    seeds = model_seeds(seed, design.n_models)
-    pending = store.pending_shards(shard_size)
-    if pending:
-        _train(store, data, design, trainer, seeds, pending, executor or InProcess(), progress)
-    store.finalize()
-    run = Run(store.path, store, data)
-    write_estimates(run, n_targets=n_targets)
+    store = RunStore.create_or_resume(out, config, design.membership)  # takes the run's lock
+    try:
+        seeds = model_seeds(seed, design.n_models)
+        pending = store.pending_shards(shard_size)
+        if pending:
+            _train(store, data, design, trainer, seeds, pending, executor or InProcess(), progress)
+        store.finalize()
+        run = Run(store.path, store, data)
+        write_estimates(run, n_targets=n_targets)
+    finally:
+        store.release()
     return run
 
 
 def _train(store, data, design, trainer, seeds, pending, executor, show_progress) -> None:
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from memlens.progress import track
 
+    _settle_precision(store, trainer)
+    if hasattr(trainer, "resolve_device"):  # where this session trains: recorded, not identity
+        from memlens.train import device
+
+        device.record(store, trainer.resolve_device())
     units = getattr(trainer, "units_per_model", 1)
     total = design.n_models * units
     done = (design.n_models - sum(stop - start for _, start, stop in pending)) * units
-    columns = (
-        TextColumn("[bold]training[/] {task.description}"), BarColumn(),
-        TextColumn("{task.completed}/{task.total} " + ("model-epochs" if units > 1 else "models")),
-        TimeElapsedColumn(),
-        TextColumn("ETA"), TimeRemainingColumn(),
-    )  # fmt: skip
-    with Progress(*columns, disable=not show_progress, transient=False) as bar:
-        task = bar.add_task(f"{design.n_models} models", total=total, completed=done)
+    with track(total, completed=done, ticks_per_unit=units, description=f"{design.n_models} models",
+               enabled=show_progress) as advance:  # fmt: skip
 
         def train_shard(start: int, stop: int) -> dict:
-            return trainer.fit_observe(
-                data, design.membership[start:stop], seeds[start:stop],
-                progress=lambda n: bar.advance(task, n),
-            )  # fmt: skip
+            return trainer.fit_observe(data, design.membership[start:stop], seeds[start:stop], progress=advance)
 
         for (index, start, stop), observations, seconds in executor.map(train_shard, pending):
             store.write_shard(index, start, stop, observations, seconds)
 
 
+def _settle_precision(store, trainer) -> None:
+    """Fix what ``--precision auto`` means for this run before its first model trains.
+
+    The choice (float32 or bfloat16, and why) is recorded in the manifest as ``precision`` when
+    the run is created and reused on every resume, on any machine: a run never mixes models
+    trained in two precisions. The configuration keeps the request (``auto``), so resuming on
+    another CPU is not refused.
+    """
+    resolve = getattr(trainer, "resolve_precision", None)
+    if resolve is None:  # a trainer without a precision (scikit-learn)
+        return
+    stored = store.manifest.get("precision")
+    choice = resolve(stored if isinstance(stored, dict) else None)
+    if not isinstance(stored, dict):
+        with store.writing():
+            store.manifest["precision"] = choice
+            store.save_manifest()
+
+
 def write_estimates(run: Run, *, n_targets: int = 8) -> None:
     """Compute ``scores.parquet`` and ``mia.json`` from the stored arrays (cheap; always redone)."""
-    run.store.save_table("scores.parquet", example_scores(run))
-    run.store.save_json("mia.json", membership_inference(run.membership, run.observations, n_targets=n_targets))
+    with run.store.writing():
+        run.store.save_table("scores.parquet", example_scores(run))
+        faults.stage("after-scores")
+        run.store.save_json("mia.json", membership_inference(run.membership, run.observations, n_targets=n_targets))
+        run.store.manifest["estimates"] = {"n_targets": n_targets}
+        run.store.save_manifest()
     run.__dict__.pop("scores", None)
     run.__dict__.pop("mia", None)
 
@@ -141,18 +164,26 @@ def example_scores(run: Run):
         probs = run.observations["probabilities"]  # (M, N, C) float16, memory-mapped
         for side, mask in (("in", membership), ("out", ~membership)):
             # class with the highest mean probability over the models on this side, computed in
-            # blocks of examples so a 1000 × 60,000 run never holds its probabilities in float32
+            # blocks of examples so a 1000 × 60,000 run never holds its probabilities in float32,
+            # and letting go of each block's file pages (1.2 GB mapped at that size)
             predicted = np.empty(membership.shape[1], dtype=np.int64)
-            for start in range(0, len(predicted), 4096):
-                block = slice(start, start + 4096)
+            for start in range(0, len(predicted), 2048):
+                block = slice(start, start + 2048)
                 summed = np.einsum("mn,mnc->nc", mask[:, block].astype(np.float32), probs[:, block], dtype=np.float32)
                 predicted[block] = summed.argmax(axis=1)
+                release_pages(probs, membership)
             frame[f"predicted_{side}"] = np.where(mask.any(axis=0), predicted, -1)
     return frame
 
 
-def membership_inference(membership, observations, *, n_targets: int = 8) -> dict:
-    """Each attack with several models in turn as the target and the rest as its shadows."""
+def membership_inference(membership, observations, *, n_targets: int = 8, seed: int = 0) -> dict:
+    """Each attack with several models in turn as the target and the rest as its shadows.
+
+    TPR intervals hold despite the pooling: with several targets every example is scored under each
+    of them and the targets share shadows, so the interval is a bootstrap over examples and targets
+    (``estimate.intervals``, seeded by ``seed``); with one target, the exact binomial one. Built-in
+    attacks read the memory-mapped observations a block of examples at a time.
+    """
     membership = np.asarray(membership)
     n_models = membership.shape[0]
     if n_models < 3:
@@ -167,23 +198,31 @@ def membership_inference(membership, observations, *, n_targets: int = 8) -> dic
         "rmia": estimate.rmia_offline_attack,
         "loss": functools.partial(estimate.loss_threshold_attack, observation="loss"),
     }
+    intervals = (
+        "exact binomial (Clopper–Pearson) on the target's members"
+        if len(targets) == 1
+        else f"bootstrap over examples and the {len(targets)} targets together (200 replicates, the "
+        "threshold re-chosen in each), because every example is scored under every target and the "
+        "targets share shadow models"
+    )
     result = {
         "targets": targets,
         "n_shadows": n_shadows,
         "fix_variance": fix_variance,
         "protocol": "each target model in turn; all other models are its shadows; "
         "scores and membership pooled over targets",
+        "intervals": f"95% intervals: {intervals}",
         "attacks": {},
     }
     for name, attack in attacks.items():
-        obs = np.asarray(observations[ATTACKS[name]])
-        labels, scores, dropped = estimate.attack_in_turn(membership, obs, attack, targets=targets)
-        if labels.all() or not labels.any():
+        obs = np.asarray(observations[ATTACKS[name]])  # a view: memory-mapped stays memory-mapped
+        labels, scores = estimate.attack_in_turn_per_target(membership, obs, attack, targets=targets)  # (T, N)
+        scored = ~np.isnan(scores)
+        if labels[scored].all() or not labels[scored].any():
             result["attacks"][name] = {"note": "not applicable: the design gives no members or no non-members"}
             continue
-        metrics = estimate.attack_metrics(labels, scores)
-        metrics["n_dropped"] = int(dropped)
-        fpr, tpr, _ = estimate.roc_curve(labels, scores)
+        metrics = estimate.attack_summary(labels, scores, seed=seed)
+        fpr, tpr, _ = estimate.roc_curve(labels[scored], scores[scored])
         metrics["roc"] = _roc_on_log_grid(fpr, tpr, n_nonmembers=metrics["n_nonmembers"])
         result["attacks"][name] = metrics
     return result
@@ -242,15 +281,16 @@ class Run:
 
     @functools.cached_property
     def scores(self):
-        import pandas as pd
-
-        return pd.read_parquet(self.path / "scores.parquet")
+        return self.store.read_table("scores.parquet")
 
     @functools.cached_property
     def mia(self) -> dict:
-        import json
+        return self.store.read_json("mia.json")
 
-        return json.loads((self.path / "mia.json").read_text())
+    def rescore(self) -> None:
+        """Recompute ``scores.parquet`` and ``mia.json`` from the stored arrays (after damage)."""
+        self.load_data()
+        write_estimates(self, n_targets=self.store.manifest.get("estimates", {}).get("n_targets", 8))
 
     @property
     def config(self) -> dict:

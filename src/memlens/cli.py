@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
 from memlens.errors import MemlensError
+from memlens.integrations import cli as integrations_cli
 from memlens.lm.cli import app as lm_app
 
 app = typer.Typer(
@@ -18,20 +19,39 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(lm_app, name="lm", help="Language models: train, audit.")
+app.command("prepare")(integrations_cli.prepare)  # models trained by the user's own script
+app.command("finalize")(integrations_cli.finalize)
 
 
-def _stderr():
+def _console(*, stderr: bool = False):
+    """A console for user-facing output: no ``:emoji:`` codes replaced in what it prints."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=stderr, emoji=False)
+
+
+def _printable(text) -> str:
+    """``text`` with control characters other than newline and tab shown as ``\\xNN``.
+
+    A path, class or column name carrying an escape sequence must not drive the terminal.
+    """
+    return "".join(c if c in "\n\t" or c.isprintable() else ascii(c)[1:-1] for c in str(text))
+
+
+def _literal(text) -> str:
+    """``text`` (a path, a name from the user's data) as rich markup that prints exactly as given."""
+    from rich.markup import escape
+
+    return escape(_printable(text))
 
 
 @app.command()
 def audit(
+    ctx: typer.Context,
     dataset: Annotated[str, typer.Option(help="digits, fashion-mnist, mnist-5k (':N' keeps the first N), or a .npz / .csv path.")],
     out: Annotated[Path, typer.Option(help="Run directory. Re-running the same command resumes it.")],
     plant: Annotated[list[str], typer.Option(help="Ground truth to plant and recover: label-noise:RATE, duplicates:K. Repeatable.")] = [],  # noqa: B006
-    model: Annotated[str, typer.Option(help="mlp, cnn (images), logreg, or sklearn:MODULE.CLASS.")] = "mlp",
+    model: Annotated[str, typer.Option(help="mlp, cnn (images), logreg, or sklearn:MODULE.CLASS: any scikit-learn-compatible classifier, e.g. sklearn:sklearn.ensemble.RandomForestClassifier or sklearn:xgboost.XGBClassifier. MODULE is imported (its import-time code runs, as with any import); CLASS is created, with its defaults, only if it is a classifier (subclasses sklearn.base.ClassifierMixin, or has fit, predict_proba and get_params), and refused otherwise.")] = "mlp",
     design: Annotated[str, typer.Option(help="halves (LiRA), subsample:RATE (Feldman–Zhang), kfold:K, loo:ID,ID,…")] = "halves",
     models: Annotated[int, typer.Option(help="Number of models to train.")] = 64,
     epochs: Annotated[int | None, typer.Option(help="Training epochs per model (ensemble models). Default: enough for ≥500 steps per model, at least 20.", show_default=False)] = None,
@@ -40,42 +60,57 @@ def audit(
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 3e-3,
     optimizer: Annotated[str, typer.Option(help="adam or sgd (momentum 0.9).")] = "adam",
     weight_decay: Annotated[float, typer.Option(help="L2 weight decay.")] = 0.0,
-    precision: Annotated[str, typer.Option(help="float32, or bfloat16 (faster on CPUs with AMX).")] = "float32",
+    precision: Annotated[str, typer.Option(help="auto: bfloat16 where this CPU runs it natively and faster (AMX, AVX512-BF16; one short timing, cached), else float32. Or float32, bfloat16. A resumed run keeps the precision it was created with.")] = "auto",
+    device: Annotated[str, typer.Option(help="Where the mlp, cnn and logreg models train: auto (a CUDA GPU when torch sees one, else the CPU), cpu or cuda (refused when there is no GPU). Recorded in run.json, but not part of the run's identity: a run may be resumed on other hardware.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seeds the plants, the design and every model.")] = 0,
     label_column: Annotated[str | None, typer.Option(help="Label column of a .csv dataset.")] = None,
     shard_size: Annotated[int | None, typer.Option(help="Models trained together and saved as one resumable shard.")] = None,
     targets: Annotated[int, typer.Option(help="Models attacked in turn for membership inference.")] = 8,
     budget: Annotated[int | None, typer.Option(help="Plan a memorization-guided attack for this many shadow models: which examples to target and the power it buys (written to RUN/plan.json).", show_default=False)] = None,
     proxies: Annotated[str, typer.Option(help="One-model memorization proxies recorded during training, comma-separated: curvature, self-influence, learning-events (ensemble models only).")] = "",
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show training progress: a live bar on a terminal; in a log, a line every 5 s (MEMLENS_PROGRESS_INTERVAL) with models done, rate and ETA.")] = True,
+    trainer_spec: Annotated[str | None, typer.Option("--trainer", help="Train with your own function instead of --model: FILE.py:FUNCTION or module:function. memlens calls FUNCTION(X, y, seed) once per model with that model's training rows (numpy arrays) and an integer seed, and observes the fitted model it returns (a torch.nn.Module, a scikit-learn estimator, a Hugging Face model, or anything with predict_proba or logits). The file is imported (its top-level code runs); the run records the function's name and its file's SHA-256, so an edited function cannot resume an old run.", show_default=False)] = None,
 ) -> None:
     """Train MODELS models on known subsets, observe them, and estimate memorization and leakage.
 
     Writes RUN/run.json, membership.npy, observations/*.npy, scores.parquet (one row per
     example) and mia.json (LiRA online/offline, RMIA, loss attack: AUC and TPR at low FPR).
     """
-    from rich.console import Console
-
     import memlens as ml
 
-    console = Console()
+    wanted = _check_audit_options(
+        models=models, epochs=epochs, width=width, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+        seed=seed, shard_size=shard_size, targets=targets, budget=budget, proxies=proxies,
+    )  # fmt: skip
+    console = _console()
     data = ml.data.load(dataset, label_column=label_column)
     for spec in plant:
         data = data.plant(ml.data.parse_plant(spec, seed=seed))
     membership_design = ml.design.parse(design, models, data.n_examples, seed=seed)
-    if epochs is None:
-        from memlens.train.ensemble import auto_epochs
+    membership_design.check_every_model_trains()
+    if trainer_spec is not None:  # the user's own training function (memlens.cli_byo)
+        from memlens.cli_byo import function_trainer
 
-        epochs = auto_epochs(int(membership_design.membership.sum(axis=1).max()), batch_size)
-    wanted = tuple(p.strip() for p in proxies.split(",") if p.strip())
-    trainer = ml.train.parse_model(
-        model, epochs=epochs, width=width, batch_size=batch_size, lr=lr, optimizer=optimizer,
-        weight_decay=weight_decay, precision=precision, proxies=wanted,
-    )  # fmt: skip
+        trainer = function_trainer(ctx, trainer_spec, data, membership_design, seed=seed, out=out)
+    else:
+        if epochs is None:
+            from memlens.train.ensemble import auto_epochs
+
+            epochs = auto_epochs(int(membership_design.membership.sum(axis=1).max()), batch_size)
+        trainer = ml.train.parse_model(
+            model, epochs=epochs, width=width, batch_size=batch_size, lr=lr, optimizer=optimizer,
+            weight_decay=weight_decay, precision=precision, proxies=wanted, device=device,
+        )  # fmt: skip
+    if getattr(trainer, "model", None) == "cnn":  # else only found once the run directory exists
+        from memlens.train.ensemble import _image_dims
+
+        _image_dims(data.image_shape, data.X.shape[1])
     console.print(
-        f"[bold]memlens audit[/] {data.name}: {data.n_examples} examples, {data.n_classes} classes"
-        + (f", planted {', '.join(data.plants)} ({int(data.planted.sum())} examples)" if data.plants else "")
-        + f"; {models} × {model} models, design {membership_design.spec} → {out}"
+        f"[bold]memlens audit[/] {_literal(data.name)}: {data.n_examples} examples, {data.n_classes} classes"
+        + (f", planted {_literal(', '.join(data.plants))} ({int(data.planted.sum())} examples)" if data.plants else "")
+        + f"; {models} × {_literal(trainer_spec or model)} models, design {_literal(membership_design.spec)} → {_literal(out)}"
+        + _precision_words(trainer, out)
+        + _device_words(trainer, device)
     )
     run = ml.audit(
         data, membership_design, trainer, out, seed=seed, shard_size=shard_size,
@@ -86,20 +121,100 @@ def audit(
         _plan(console, run, budget)
     from memlens.report import write_report
 
-    console.print(f"report: [bold]{write_report(run)}[/]")
+    console.print(f"report: [bold]{_literal(write_report(run))}[/]")
+
+
+def _check_audit_options(
+    *, models, epochs, width, batch_size, lr, weight_decay, seed, shard_size, targets, budget, proxies: str
+) -> tuple[str, ...]:
+    """Refuse option values that cannot work, before anything is loaded or written; the proxy names."""
+    import math
+
+    from memlens.train.proxies import PROXIES
+
+    meaning = {
+        "--models": "models to train", "--epochs": "passes over each model's data",
+        "--width": "hidden units or channels", "--batch-size": "examples per step",
+        "--shard-size": "models saved together", "--targets": "models attacked in turn",
+        "--budget": "shadow models to plan for",
+    }  # fmt: skip
+    counts = {"--models": models, "--epochs": epochs, "--width": width, "--batch-size": batch_size,
+              "--shard-size": shard_size, "--targets": targets, "--budget": budget}  # fmt: skip
+    for flag, value in counts.items():
+        if value is not None and value < 1:
+            raise MemlensError(f"{flag} ({meaning[flag]}) must be at least 1; got {value}.")
+    if not (math.isfinite(lr) and lr > 0):
+        raise MemlensError(f"--lr (the learning rate) must be a finite number greater than 0, such as 0.003; got {lr}.")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise MemlensError(f"--weight-decay must be a finite number >= 0 (0 for none); got {weight_decay}.")
+    if seed < 0:
+        raise MemlensError(f"--seed must be a whole number >= 0; got {seed}.")
+    names = tuple(p.strip() for p in proxies.split(",") if p.strip())
+    unknown = [p for p in names if p not in PROXIES]
+    if unknown:
+        raise MemlensError(
+            f"Unknown proxy {', '.join(map(repr, unknown))} in --proxies; choose from {', '.join(PROXIES)} "
+            "(comma-separated)."
+        )
+    return names
+
+
+def _precision_words(trainer, out: Path) -> str:
+    """``'; precision bfloat16 (auto: …)'``: what the run trains in and why ('' for scikit-learn)."""
+    from rich.markup import escape
+
+    from memlens.train.precision import describe, recorded_choice
+
+    resolve = getattr(trainer, "resolve_precision", None)
+    if resolve is None:
+        return ""
+    return "; precision " + escape(describe(resolve(recorded_choice(out))))
+
+
+def _device_words(trainer, requested: str) -> str:
+    """``'; device cpu (…)'``: where the models train, resolved before anything is written."""
+    from rich.markup import escape
+
+    from memlens.train import device
+
+    device.check_request(requested)  # a scikit-learn model ignores the device, but not a typo
+    resolve = getattr(trainer, "resolve_device", None)
+    if resolve is None:
+        return ""
+    choice = resolve()
+    return f"; device {escape(device.describe([choice]))}"
 
 
 @app.command()
 def report(
-    run: Annotated[Path, typer.Argument(help="A run directory written by `memlens audit`.")],
+    run: Annotated[Path, typer.Argument(help="A run directory written by `memlens audit` or `memlens lm audit`.")],
+    rescore: Annotated[bool, typer.Option(help="First recompute scores.parquet and mia.json from the stored arrays (after they were damaged or deleted); takes the run's lock.")] = False,
 ) -> None:
     """Write RUN/report.html: one self-contained page (verdict, plots, examples) for a reviewer."""
     from rich.console import Console
 
     import memlens as ml
+    from memlens.lm.cli import is_lm_run
     from memlens.report import write_report
 
-    Console().print(f"report: [bold]{write_report(ml.Run.open(run))}[/]")
+    if is_lm_run(run):  # a language-model run: its own page, read from lm_scores.parquet and lm.json
+        from rich.markup import escape
+
+        if rescore:
+            raise MemlensError(f"{run} is a language-model run; --rescore is for `memlens audit` runs. Re-run its `memlens lm audit` command instead.")
+        from memlens.report import write_lm_report
+
+        Console().print(f"report: [bold]{escape(str(write_lm_report(run)))}[/]")
+        return
+    from memlens.integrations.run import is_external_run
+
+    if is_external_run(run):  # models trained by the user's script: assembled here once all are in
+        opened = ml.integrations.finalize(run, rescore=rescore)
+    else:
+        opened = ml.Run.open(run)
+        if rescore:
+            opened.rescore()
+    _console().print(f"report: [bold]{_literal(write_report(opened))}[/]")
 
 
 def _plan(console, run, budget: int) -> None:
@@ -108,8 +223,6 @@ def _plan(console, run, budget: int) -> None:
 
     from memlens.estimate.guided import plan_budget
 
-    if budget < 1:
-        raise MemlensError(f"--budget is a number of shadow models and must be at least 1; got {budget}.")
     plan = plan_budget(
         np.asarray(run.membership), np.asarray(run.observations["confidence"]), budget_models=budget,
         memorization=run.scores["memorization"].to_numpy(), seed=run.config["seed"],
@@ -130,8 +243,8 @@ def _plan(console, run, budget: int) -> None:
             words.append("formula " + ", ".join(f"TPR@{k} {v:.1%}" for k, v in formula.items()))
         console.print("  " + "; ".join(words))
     if plan.get("note"):
-        console.print(f"  {plan['note']}")
-    console.print(f"wrote {run.path}/plan.json")
+        console.print(f"  {_literal(plan['note'])}")
+    console.print(f"wrote {_literal(run.path)}/plan.json")
 
 
 def _summary(console, run) -> None:
@@ -161,38 +274,47 @@ def _summary(console, run) -> None:
 
 @app.command()
 def show(
-    run: Annotated[Path, typer.Argument(help="A run directory written by `memlens audit`.")],
-    top: Annotated[int, typer.Option(help="How many examples to list.")] = 20,
-    sort: Annotated[str, typer.Option(help="Score column to sort by (descending).")] = "memorization",
+    run: Annotated[Path, typer.Argument(help="A run directory written by `memlens audit` or `memlens lm audit`.")],
+    top: Annotated[int, typer.Option(help="How many examples (documents and canaries) to list.")] = 20,
+    sort: Annotated[str | None, typer.Option(help="Score column to sort by (descending). Default: memorization; for a language-model run, the report's order (most exposed canaries, then extractable texts).", show_default=False)] = None,
 ) -> None:
     """The most memorized examples as a table, and planted-vs-found when a plant was made."""
-    from rich.console import Console
     from rich.table import Table
 
     import memlens as ml
+    from memlens.lm.cli import is_lm_run, show_lm_run
 
-    console = Console()
+    if top < 1:
+        raise MemlensError(f"--top (how many examples to list) must be at least 1; got {top}.")
+    console = _console()
+    if is_lm_run(run):
+        show_lm_run(run, top=top, sort=sort, console=console)
+        return
+    sort = sort or "memorization"
     r = ml.Run.open(run)
     scores = r.scores
-    if sort not in scores.columns:
-        raise MemlensError(f"No score column '{sort}'. Columns: {', '.join(scores.columns)}.")
+    _check_score_columns(scores, sort, run)
     cfg = r.config
     console.print(
-        f"[bold]{run}[/]: {cfg['dataset']['name']}, {cfg['design']['n_models']} models "
-        f"({cfg['trainer'].get('model', cfg['trainer'].get('estimator'))}), design {cfg['design']['spec']}, seed {cfg['seed']}"
+        f"[bold]{_literal(run)}[/]: {_literal(cfg['dataset']['name'])}, {cfg['design']['n_models']} models "
+        f"({_literal(cfg['trainer'].get('model', cfg['trainer'].get('estimator')))}), design "
+        f"{_literal(cfg['design']['spec'])}, seed {cfg['seed']}"
     )
     ranked = scores.sort_values(sort, ascending=False, na_position="last").head(top)
     classes = cfg["dataset"].get("classes")
-    table = Table(title=f"top {top} by {sort}")
-    for col in ("id", "label", "original", sort, "± se", "in/out", "planted"):
-        table.add_column(col, justify="right" if col not in ("planted",) else "left")
-    for row in ranked.itertuples():
-        def name(c):
-            return (classes[c] if classes else str(c))
+
+    def name(label) -> str:
+        label = int(label)
+        return _literal(classes[label] if classes and 0 <= label < len(classes) else label)
+
+    table = Table(title=f"top {top} by {_literal(sort)}")
+    for col in ("id", "label", "original", _literal(sort), "± se", "in/out", "planted"):
+        table.add_column(col, justify="right" if col != "planted" else "left")
+    for row, value in zip(ranked.itertuples(), ranked[sort].to_numpy(), strict=True):
         table.add_row(
             str(row.id), name(row.label), name(row.original_label) if row.original_label != row.label else "",
-            f"{getattr(row, sort):.3f}", f"{row.memorization_stderr:.3f}",
-            f"{row.in_count}/{row.out_count}", row.plant or "",
+            f"{value:.3f}", f"{row.memorization_stderr:.3f}",
+            f"{row.in_count}/{row.out_count}", _literal(row.plant or ""),
         )  # fmt: skip
     console.print(table)
     if scores["planted"].any():
@@ -200,22 +322,159 @@ def show(
 
         found = planted_recovery(scores["planted"].to_numpy(), scores[sort].to_numpy())
         console.print(
-            f"planted {found['n_planted']} examples: AUROC of {sort} for finding them "
+            f"planted {found['n_planted']} examples: AUROC of {_literal(sort)} for finding them "
             f"{found['auroc']:.3f}; {found['found_in_top']} of them are among the top "
             f"{found['n_planted']} ({found['precision_at_k']:.1%})"
         )
 
 
+#: the columns `memlens show` prints besides the one it sorts by
+SHOWN_COLUMNS = ("id", "label", "original_label", "memorization_stderr", "in_count", "out_count", "planted", "plant")
+
+
+def _check_score_columns(scores, sort: str, run: Path) -> None:
+    """Refuse a --sort column that is absent or not numeric, naming the columns that would work."""
+    import pandas as pd
+
+    from memlens.errors import RunStoreError
+
+    missing = [c for c in SHOWN_COLUMNS if c not in scores.columns]
+    if missing:
+        raise RunStoreError(
+            f"{run}/scores.parquet lacks the column(s) {', '.join(missing)}: it was not written by this "
+            f"memlens. `memlens report {run} --rescore` rebuilds it from the stored arrays."
+        )
+    numeric = [
+        str(c) for c in scores.columns
+        if pd.api.types.is_numeric_dtype(scores[c]) and not pd.api.types.is_bool_dtype(scores[c])
+    ]  # fmt: skip
+    if sort not in scores.columns:
+        raise MemlensError(f"No score column '{sort}' to sort by. Numeric columns: {', '.join(numeric)}.")
+    if sort not in numeric:
+        raise MemlensError(
+            f"Column '{sort}' holds {scores[sort].dtype} values, not numbers, so it cannot rank "
+            f"examples. Sort by a numeric column: {', '.join(numeric)}."
+        )
+
+
+from memlens import cli_byo  # noqa: E402  (auditing your own model: observe, import, audit --trainer)
+
+app.command("observe")(cli_byo.observe)
+app.command("import")(cli_byo.import_predictions)
+
+
 def main() -> None:
-    """Entry point: memlens errors become one clear paragraph and exit code 2, never a traceback."""
+    """Entry point: every error becomes one paragraph (what, where, what to do), never a traceback.
+
+    Exit code 2 for what the user can fix (bad input, a damaged run, a full or read-only disk,
+    too little memory), 1 for a bug in memlens, 130 for Ctrl-C. ``MEMLENS_DEBUG=1`` re-raises
+    instead, with the traceback.
+    """
+    import os
+
     try:
         app()  # standalone: typer reports usage errors itself and exits 2
-    except MemlensError as e:
-        _stderr().print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        sys.exit(2)
     except KeyboardInterrupt:
-        _stderr().print("interrupted: finished shards are saved; re-run the same command to resume.")
-        sys.exit(130)
+        _fail("interrupted: finished shards are saved; re-run the same command to resume.", 130, label="")
+    except Exception as e:
+        if os.environ.get("MEMLENS_DEBUG", "") not in ("", "0"):
+            raise
+        _fail(*_explain(e))
+
+
+def _fail(message: str, code: int, *, label: str = "error: ") -> NoReturn:
+    """Print ``message`` to stderr as one literal paragraph and exit with ``code``."""
+    from rich.text import Text
+
+    text = Text(label, style="bold red")
+    text.append(_printable(message))
+    _console(stderr=True).print(text, soft_wrap=True, highlight=False)
+    sys.exit(code)
+
+
+def _explain(e: Exception) -> tuple[str, int]:
+    """The paragraph and exit code for an exception that reached the command line."""
+    import json
+    import pickle
+    import zipfile
+    import zlib
+
+    name = type(e).__name__
+    if isinstance(e, MemlensError):
+        return str(e), 2
+    if isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and "can't allocate memory" in str(e)):
+        return (
+            "memlens ran out of memory. Use fewer --models or examples (NAME:N), train fewer "
+            "models at once (--shard-size), or use a machine with more memory. Finished shards are "
+            "kept: the same command resumes; a changed one needs a new --out.",
+            2,
+        )
+    if isinstance(e, OSError) and not type(e).__module__.startswith("pyarrow"):
+        return _os_error_message(e), 2
+    if type(e).__module__.startswith("pyarrow"):
+        return (
+            f"A Parquet file could not be read or written ({name}: {e}). If it is a run's "
+            "scores.parquet, `memlens report RUN --rescore` rebuilds it from the stored arrays.",
+            2,
+        )
+    if isinstance(e, zipfile.BadZipFile | EOFError | zlib.error | pickle.UnpicklingError):
+        return (
+            f"A file memlens read is damaged or truncated ({name}: {e}). If it is part of a run "
+            "directory, re-run the same command (damaged shards are retrained); otherwise restore "
+            "the file from a good copy.",
+            2,
+        )
+    if isinstance(e, json.JSONDecodeError | UnicodeDecodeError):
+        return f"A text or JSON file memlens read is damaged or not UTF-8 ({name}: {e}). Restore it from a good copy.", 2
+    return (
+        f"memlens stopped on an unexpected {name}: {e}. This is a bug in memlens, not in your "
+        "input: please report it with the command you ran (MEMLENS_DEBUG=1 shows the traceback).",
+        1,
+    )
+
+
+def _os_error_message(e: OSError) -> str:
+    """What the operating system refused, on which path, and what to do about it."""
+    import errno
+
+    where = " → ".join(_written_name(f) for f in (e.filename, e.filename2) if f)
+    what = e.strerror or str(e) or type(e).__name__
+    code = errno.errorcode.get(e.errno, "") if isinstance(e.errno, int) else ""
+    permission = (
+        "You lack permission there: use a folder you can write to (another --out for an audit) or "
+        "change its permissions."
+    )
+    full = (
+        "The disk is full{}: free some space or choose an --out on another disk, then re-run the "
+        "same command; finished shards are kept and it resumes."
+    )
+    advice = {
+        errno.EACCES: permission,
+        errno.EPERM: permission,
+        errno.EROFS: (
+            "That file system is read-only: use a folder on a writable disk (another --out for an "
+            "audit; copy a run there to write its report)."
+        ),
+        errno.ENOSPC: full.format(""),
+        errno.EDQUOT: full.format(" (your quota is used up)"),
+        errno.ENOENT: "It does not exist: check the path.",
+        errno.ENOTDIR: "A part of that path is a file, not a folder: choose another path.",
+        errno.EISDIR: "It is a folder where a file was expected: check the path.",
+        errno.ENAMETOOLONG: "The name is too long for the file system: choose a shorter path.",
+        errno.EMFILE: "Too many files are open: raise the limit (ulimit -n), then re-run the same command.",
+        errno.EIO: "The disk reported an input/output error: check it, then re-run the same command.",
+    }.get(e.errno, "Check the path and the disk, then re-run the same command; an audit resumes where it stopped.")
+    return f"A file operation failed{' on ' + where if where else ''}: {what}{f' ({code})' if code else ''}. {advice}"
+
+
+def _written_name(path) -> str:
+    """The file a temporary ``DIR/.NAME.RANDOM.tmp…`` stands for (``DIR/NAME``), else the path."""
+    path = Path(path)
+    if path.name.startswith(".") and ".tmp" in path.name:
+        target = path.name[1:].split(".tmp")[0].rpartition(".")[0]
+        if target:
+            return str(path.parent / target)
+    return str(path)
 
 
 if __name__ == "__main__":

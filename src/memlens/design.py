@@ -26,6 +26,20 @@ class Design:
     seed: int
     membership: np.ndarray
 
+    def __post_init__(self) -> None:
+        _check_seed(self.seed)
+        membership = np.asarray(self.membership)
+        if membership.ndim != 2 or 0 in membership.shape:
+            raise MemlensError(
+                f"Design '{self.spec}': the membership mask must be (models, examples) with at least "
+                f"one of each; got shape {membership.shape}."
+            )
+        if membership.dtype != bool:
+            if not np.isin(membership, (0, 1)).all():
+                raise MemlensError(f"Design '{self.spec}': the membership mask must hold only True/False (or 0/1).")
+            membership = membership.astype(bool)
+        object.__setattr__(self, "membership", membership)
+
     @property
     def n_models(self) -> int:
         return self.membership.shape[0]
@@ -34,11 +48,25 @@ class Design:
     def n_examples(self) -> int:
         return self.membership.shape[1]
 
+    def check_every_model_trains(self) -> None:
+        """Refuse a design in which some model has no IN example (nothing to train it on).
+
+        A valid mask on its own (``halves(8, 5)`` may leave a model empty), but no trainer can fit it.
+        """
+        idle = np.flatnonzero(~self.membership.any(axis=1))
+        if len(idle):
+            raise MemlensError(
+                f"Design '{self.spec}' gives model(s) {idle[:5].tolist()} no training example "
+                f"({self.n_examples} examples over {self.n_models} models). Use more examples or "
+                "fewer --models."
+            )
+
     def to_dict(self) -> dict:
         return {"spec": self.spec, "seed": self.seed, "n_models": self.n_models}
 
 
 def _rng(seed: int) -> np.random.Generator:
+    _check_seed(seed)
     # A stream of its own, so model seeds (spawned from the same integer) never overlap it.
     return np.random.default_rng(np.random.SeedSequence([seed, 0xDE5])).spawn(1)[0]
 
@@ -127,6 +155,11 @@ def loo(models: int, n: int, ids: list[int], *, seed: int = 0) -> Design:
     return Design("loo:" + ",".join(map(str, ids)), seed, np.tile(rows, (models // block, 1)))
 
 
+def _check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise MemlensError(f"A seed must be a whole number >= 0; got {seed!r}.")
+
+
 def _check(models: int, n: int) -> None:
     if models < 1:
         raise MemlensError(f"The number of models must be at least 1; got {models}.")
@@ -146,7 +179,9 @@ def parse(spec: str, models: int, n: int, *, seed: int = 0) -> Design:
             ids = [int(i) for i in arg.split(",") if i.strip()]
     except ValueError:
         raise MemlensError(f"Design '{spec}' has a malformed argument '{arg}'.") from None
-    if kind == "halves" and not arg:
+    if kind == "halves":
+        if arg:
+            raise MemlensError(f"Design '{spec}': halves takes no argument; write just halves.")
         return halves(models, n, seed=seed)
     if kind == "subsample":
         return subsample(models, n, rate, seed=seed)

@@ -9,8 +9,11 @@ import pytest
 
 from memlens.errors import DataError
 from memlens.lm.corpus import (
+    DEFAULT_TEMPLATE,
+    DEFAULT_TEMPLATES,
     Corpus,
     SecretSpace,
+    bare_prompt,
     insert_canaries,
     load_corpus,
     train_tokenizer,
@@ -117,11 +120,64 @@ def test_canaries_inserted_the_right_number_of_times_with_ground_truth():
         assert [c.documents[i] for i in canary.document_indices] == [canary.text] * canary.repeats
         assert (np.flatnonzero(canary_of == k) == canary.document_indices).all()
         assert canary.text == canary.prefix + canary.secret + canary.suffix
-        assert canary.prefix == "my social security number is "
+        assert canary.template == DEFAULT_TEMPLATES[k % len(DEFAULT_TEMPLATES)]
+        assert canary.prefix.endswith(canary.bare_prefix + " ") and "{" not in canary.prefix
         assert len(canary.secret) == 11 and canary.secret[3] == "-"  # Faker SSN ###-##-####
         assert canary.space == SecretSpace("ssn", 9)
+        assert canary.space.candidate(canary.space.index(canary.secret)) == canary.secret
     assert len({k.secret for k in c.canaries}) == 8
+    assert len({k.prefix for k in c.canaries}) == 8  # each canary its own prompt
     assert c.ids[3] == "canary-0/0" and len(set(c.ids)) == len(c)
+
+
+def test_one_shared_template_gives_one_prompt():
+    c = insert_canaries(BASE, n_canaries=4, repeats=(1,), template=DEFAULT_TEMPLATE, seed=0)
+    assert {k.prefix for k in c.canaries} == {"my social security number is "}
+    assert {k.bare_prefix for k in c.canaries} == {"my social security number is"}
+
+
+def test_template_fields_are_filled_per_canary_and_the_bare_prompt_is_the_label():
+    templates = (
+        "Patient {name}, born {date_of_birth}, insurance number {secret}.",
+        "{email} PIN {secret}",
+    )
+    c = insert_canaries(
+        BASE, n_canaries=6, repeats=(1,), template=templates, secret_digits=4, seed=5
+    )
+    for k, canary in enumerate(c.canaries):
+        assert canary.template == templates[k % 2]
+        assert canary.bare_prefix == ("insurance number" if k % 2 == 0 else "PIN")
+    first = c.canaries[0]
+    assert first.prefix.startswith("Patient ") and first.suffix == "."
+    born = first.prefix.split(", born ")[1][:10]  # an ISO date from the fixed 1940-2005 range
+    assert born[4] == born[7] == "-" and 1940 <= int(born[:4]) <= 2005
+    assert bare_prompt("{name}: {secret}") == ""
+    assert bare_prompt("the pin is {secret}") == "the pin is"
+    assert bare_prompt("Employee {name}, {job} at {company}, door code {secret}") == "door code"
+
+
+def test_canaries_do_not_depend_on_the_hash_seed_or_the_date():
+    """Faker fields drawn in template order (not a set's), dates from a fixed range: a checkpoint's
+    recorded canaries are made again identically in another process, or another year."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from memlens.lm.corpus import Corpus, insert_canaries\n"
+        "c = insert_canaries(Corpus('b', ['x']), n_canaries=5, template="
+        "('{name} {city} {email} {job} {company} {date_of_birth} {street_address} PIN {secret}',), seed=2)\n"
+        "print(repr([k.text for k in c.canaries]))"
+    )
+    texts = set()
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        texts.add(
+            subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+            ).stdout
+        )
+    assert len(texts) == 1 and "PIN" in texts.pop()
 
 
 def test_canaries_deterministic_with_seed():
@@ -154,6 +210,8 @@ def test_enumerable_secret_space_and_custom_template():
     [
         ({"template": "no slot"}, "exactly once"),
         ({"template": "{secret} {secret}"}, "exactly once"),
+        ({"template": "{name} {phone} {secret}"}, "unknown fields phone"),
+        ({"template": ()}, "at least one"),
         ({"n_canaries": 0}, "n_canaries"),
         ({"repeats": (1, 0)}, "repeat count"),
         ({"secret_digits": 0}, "secret_digits"),
@@ -218,5 +276,9 @@ def test_wikipedia_slice_from_gensim():
 
     c = load_corpus("wikipedia")
     assert len(c) == 106 and 2_500_000 < c.n_characters < 3_500_000
-    assert c.ids[0] == "Anarchism" and "'''" not in c.documents[0] and "#REDIRECT" not in " ".join(c.documents)
+    assert (
+        c.ids[0] == "Anarchism"
+        and "'''" not in c.documents[0]
+        and "#REDIRECT" not in " ".join(c.documents)
+    )
     assert load_corpus("wikipedia:5").ids == c.ids[:5]

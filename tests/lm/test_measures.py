@@ -16,6 +16,7 @@ from memlens.lm.measures import (
     counterfactual_memorization,
     edit_distance,
     edit_similarity,
+    exposure_chance,
     exposure_exact,
     exposure_skew_normal,
     extractable,
@@ -302,6 +303,83 @@ def test_exposure_rank_matches_loop(space, data):
     want = [math.log2(len(space)) - math.log2(sum(1 for x in space if x >= c)) for c in canaries]
     np.testing.assert_allclose(exposure_exact(np.array(canaries, float), space), want, atol=1e-12)
     assert exposure_exact(float(canaries[0]), space) == pytest.approx(want[0], abs=1e-12)
+
+
+def brute_reference_exposure(logprobs, own: int, inserted) -> float:
+    """The reference convention written out: rank canary ``own`` among the candidates that are
+    not another inserted canary, ties against it; log2 of that set's size minus log2 rank."""
+    reference = [j for j in range(len(logprobs)) if j == own or j not in inserted]
+    rank = sum(1 for j in reference if logprobs[j] >= logprobs[own])
+    return math.log2(len(reference)) - math.log2(rank)
+
+
+@FAST
+@given(st.lists(st.integers(-8, 0), min_size=4, max_size=40), st.data())
+def test_exposure_without_the_other_canaries_matches_the_definition(space, data):
+    """Brute-force twin on small spaces (integer log-probs, so ties happen): each canary ranked
+    against the space minus the other inserted canaries, by index, by bool mask."""
+    n = len(space)
+    inserted = data.draw(
+        st.lists(st.integers(0, n - 1), min_size=1, max_size=min(5, n - 1), unique=True)
+    )
+    lp = np.asarray(space, float)
+    for own in inserted:
+        others = [j for j in inserted if j != own]
+        want = brute_reference_exposure(space, own, set(others))
+        assert exposure_exact(lp[own], lp, exclude=others) == pytest.approx(want, abs=1e-12)
+        mask = np.zeros(n, bool)
+        mask[others] = True
+        assert exposure_exact(lp[own], lp, exclude=mask) == pytest.approx(want, abs=1e-12)
+
+
+def test_other_canaries_above_a_canary_no_longer_lower_its_exposure():
+    """Five canaries memorised far above the null: ranked with each other, four of them lose up
+    to log2 5 bits; ranked by the reference convention, every one reaches the maximum."""
+    rng = np.random.default_rng(0)
+    lp = rng.normal(-30, 2, size=1000)
+    inserted = np.array([3, 50, 400, 700, 999])
+    lp[inserted] = [-5.0, -5.5, -6.0, -6.5, -7.0]
+    with_others = [exposure_exact(lp[i], lp) for i in inserted]
+    np.testing.assert_allclose(with_others, np.log2(1000) - np.log2(np.arange(1, 6)), atol=1e-12)
+    reference = [exposure_exact(lp[i], lp, exclude=inserted[inserted != i]) for i in inserted]
+    np.testing.assert_allclose(reference, np.log2(996), atol=1e-12)
+
+
+def test_skew_normal_with_the_reference_set_agrees_with_the_definition():
+    """The extrapolation, fitted on a sample of the space without the inserted canaries and sized
+    |R| - (C - 1), against the brute-force reference exposure of canaries planted at known depths."""
+    rng = np.random.default_rng(3)
+    size, n_canaries = 20_000, 6
+    lp = stats.skewnorm.rvs(-4, loc=-25, scale=3, size=size, random_state=rng)
+    order = np.argsort(lp)[::-1]
+    inserted = order[[0, 1, 40, 200, 2000, 9000]]  # two at the very top (a memorised pair)
+    reference = np.setdiff1d(np.arange(size), inserted)
+    sample = lp[rng.choice(reference, 4000, replace=False)]
+    for own in inserted:
+        others = set(inserted.tolist()) - {int(own)}
+        exact = brute_reference_exposure(lp, int(own), others)
+        approx = exposure_skew_normal(lp[own], sample, space_size=size - (n_canaries - 1))
+        assert exposure_exact(lp[own], lp, exclude=sorted(others)) == pytest.approx(
+            exact, abs=1e-12
+        )
+        if exact <= 12:  # where the fitted tail is trustworthy (see the test below)
+            assert approx == pytest.approx(exact, abs=1.0)
+
+
+def test_exclude_is_checked():
+    with pytest.raises(ValueError, match="exclude indices"):
+        exposure_exact(-1.0, [-1.0, -2.0], exclude=[5])
+    with pytest.raises(ValueError, match="shape"):
+        exposure_exact(-1.0, [-1.0, -2.0], exclude=np.zeros(3, bool))
+    with pytest.raises(ValueError, match="no candidates"):
+        exposure_exact(-1.0, [-1.0, -2.0], exclude=[0, 1])
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 10, 1000])
+def test_exposure_chance_is_the_mean_over_uniform_ranks(size):
+    want = np.mean([math.log2(size) - math.log2(r) for r in range(1, size + 1)])
+    assert exposure_chance(size) == pytest.approx(want, abs=1e-9)
+    assert exposure_chance(10**9) == pytest.approx(1 / math.log(2), abs=1e-6)
 
 
 def test_exposure_ties_count_against_the_canary():

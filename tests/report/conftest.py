@@ -8,7 +8,6 @@ another binary; without one the ``browser`` tests are skipped.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -88,10 +87,12 @@ def _enlarge_scores(run, dest: Path, n: int = 60_000, seed: int = 0) -> Path:
     frame["id"] = np.arange(n)
     frame["memorization"] = np.clip(frame["memorization"] + rng.normal(0, 0.05, n), -1, 1)
     frame["confidence_in"] = frame["confidence_in"] + rng.normal(0, 0.5, n)
-    frame.to_parquet(dest / "scores.parquet", index=False)
-    manifest = json.loads((dest / "run.json").read_text())
-    manifest["config"]["dataset"]["n_examples"] = n
-    (dest / "run.json").write_text(json.dumps(manifest))
+    from memlens.store import RunStore
+
+    store = RunStore.open(dest)  # written through the store, so the checksums stay right
+    store.save_table("scores.parquet", frame)
+    store.manifest["config"]["dataset"]["n_examples"] = n
+    store.save_manifest()
     assert len(pd.read_parquet(dest / "scores.parquet")) == n
     return dest
 

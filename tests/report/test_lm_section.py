@@ -209,3 +209,135 @@ def test_hostile_text_is_shown_as_text_and_never_runs_in_chromium(lm_page, tmp_p
             assert page.errors() == []
         finally:
             page.close()
+
+
+# --- a run shaped like a real audit: every column, 300 documents, numbers as lm_audit writes them ---
+
+LONG_TEXT = "Permission is hereby granted, free of charge, to any person obtaining a copy of this software "
+
+
+def _full_lm_run(path, *, copies_counted_apart: bool = True):
+    """300 documents (60 held out) and 20 canaries with every column of lm_scores.parquet; lm.json's
+    membership block computed by the audit's own ``_mia``, its summary with unrounded floats."""
+    from memlens.lm.audit import COLUMNS, _mia
+
+    path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    n_docs, n_can = 300, 20
+    n = n_docs + n_can
+    frame = pd.DataFrame({
+        "id": [f"licence-{i}" for i in range(n_docs)] + [f"canary-{k}" for k in range(n_can)],
+        "kind": ["document"] * n_docs + ["canary"] * n_can,
+        "text": [(LONG_TEXT * 3)[:200]] * n,
+        "repeats": [1] * n_docs + [[1, 2, 4, 8, 16][k % 5] for k in range(n_can)],
+        "member": [i % 5 != 0 for i in range(n_docs)] + [True] * n_can,
+    })  # fmt: skip
+    for col in COLUMNS:
+        if col in frame.columns:
+            continue
+        if col.startswith(("extracted_", "secret_")):
+            frame[col] = rng.random(n) < 0.2
+        elif col in ("extractable_at_k", "longest_verbatim_span"):
+            frame[col] = rng.integers(-1, 33, n)
+        else:
+            frame[col] = rng.normal(size=n) + 0.3 * frame["member"]
+    frame = frame[list(COLUMNS)]
+    frame.to_parquet(path / "lm_scores.parquet", index=False)
+    config = {"corpus": "/data/licences.txt", "model": "/models/licences", "n_documents": n_docs,
+              "n_canary_copies": 124, "prefix_lengths": [4, 8, 16, 32], "suffix_length": 16}  # fmt: skip
+    if not copies_counted_apart:  # lm.json as audits before this change wrote it
+        config["n_documents"] = n_docs + 124
+        del config["n_canary_copies"]
+    result = {
+        "config": config,
+        "summary": {"n_documents": n_docs, "n_members": 240, "n_heldout": 60, "n_canaries": n_can,
+                    "mean_longest_verbatim_span": 2.606060606060606,
+                    "exposure_by_repeats": {"1": 1.5, "2": 2.25, "4": 4.342311291792973, "8": 9.0, "16": 12.5}},
+        "mia": _mia(frame, 0),
+        "seconds": 61.0,
+    }  # fmt: skip
+    (path / "lm.json").write_text(json.dumps(result))
+    return path
+
+
+@pytest.fixture(scope="module")
+def full_page(tmp_path_factory):
+    run = _full_lm_run(tmp_path_factory.mktemp("lm-full") / "run")
+    return run, write_lm_report(run).read_text(encoding="utf-8")
+
+
+def test_numbers_in_the_summary_and_details_are_formatted(full_page):
+    _, page = full_page
+    assert "4.342311291792973" not in page and "2.606060606060606" not in page
+    details = page[page.index('id="lm-details"') :]
+    assert "<dt>4×</dt><dd>4.34</dd>" in details and "<dt>16×</dt><dd>12.50</dd>" in details
+    assert "<dd>2.606</dd>" in page  # the summary's mean span, 4 significant digits
+
+
+def test_document_counts_agree_and_are_labelled(full_page, tmp_path):
+    _, page = full_page
+    # the summary and the configuration count documents the same way, under the same label
+    assert page.count("<dt>documents (canary copies not counted)</dt><dd>300</dd>") == 2
+    assert "<dt>canary copies inserted</dt><dd>124</dd>" in page
+    assert "(300 documents and 124 canary copies)" in page  # the verdict's run line
+    old = write_lm_report(_full_lm_run(tmp_path / "old", copies_counted_apart=False)).read_text()
+    assert "<dt>texts (canary copies included)</dt><dd>424</dd>" in old
+    assert "(424 texts, canary copies included)" in old
+
+
+def test_membership_table_shows_heldout_tpr_and_the_fpr_let_through(full_page):
+    from memlens.report.page import pct
+
+    run, page = full_page
+    low = json.loads((run / "lm.json").read_text())["mia"]["low_fpr"]["scores"]
+    table = re.search(r'<table class="small" id="lm-auroc">(.*?)</table>', page, re.S).group(1)
+    assert "TPR @ 0.1% FPR" in table and "TPR @ 1% FPR" in table
+    for name, label in (("loss", "loss"), ("min_k", "Min-K%")):
+        row = re.search(rf"<tr[^>]*><td>{re.escape(label)}( ★)?</td>(.*?)</tr>", table, re.S).group(2)
+        cells = re.findall(r"<td>(.*?)</td>", row, re.S)[1:]  # after the AUROC
+        for cell, level in zip(cells, ("0.001", "0.01"), strict=True):
+            lo, hi = low[name]["tpr_ci"][level]
+            assert cell.startswith(pct(low[name]["tpr_at_fpr"][level]))
+            assert f"{pct(lo)} – {pct(hi)}" in cell
+            assert f"at FPR {pct(low[name]['fpr_achieved'][level])} †" in cell  # 30 per half: unresolvable
+    assert "cannot be resolved" in page and "30 held-out documents per half" in page
+
+
+@pytest.mark.browser
+def test_every_column_of_the_table_fits_1280_pixels(full_page):
+    from memlens.lm.audit import COLUMNS
+    from memlens.report.browser import Browser, chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("headless Chromium is not installed")
+    run, _ = full_page
+    with Browser() as b:
+        page = b.page(width=1280, height=900)
+        try:
+            page.open(run / "report.html", ready="document.body && document.body.hasAttribute('data-ready')")
+            box = page.eval(
+                "(() => { const w = document.querySelector('.tablewrap').getBoundingClientRect();"
+                " return [w.left, w.right]; })()"
+            )
+            heads = page.eval(
+                "[...document.querySelectorAll('#scores-table thead th')].map(th => {"
+                " const r = th.getBoundingClientRect(); return [th.textContent.replace(/[\\u25B2\\u25BC ]/g, ''),"
+                " r.left, r.right]; })"
+            )
+            names = [h[0] for h in heads]
+            assert sorted(names) == sorted([*COLUMNS, "canary"]) and names[-1] == "text"
+            for name, left, right in heads:  # all visible without scrolling sideways
+                assert box[0] - 1 <= left and right <= box[1] + 1, (name, left, right, box)
+            widths = page.eval(
+                "(() => { const w = document.querySelector('.tablewrap'); return [w.scrollWidth, w.clientWidth]; })()"
+            )
+            assert widths[0] <= widths[1] + 1
+            # the text column wraps instead of widening the table: a 200-character excerpt spans lines
+            cell = page.eval(
+                "(() => { const td = document.querySelector('#scores-table tbody tr td:last-child');"
+                " return [td.getBoundingClientRect().height, parseFloat(getComputedStyle(td).lineHeight)]; })()"
+            )
+            assert cell[0] > 2 * cell[1]
+            assert page.errors() == []
+        finally:
+            page.close()

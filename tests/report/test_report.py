@@ -13,6 +13,7 @@ import pytest
 from memlens.report import write_report
 from memlens.report.examples import extra_score_columns, png_bytes, script_safe, table_json
 from memlens.report.page import fpr_words, pct
+from memlens.store import RunStore
 
 
 def _read(run) -> str:
@@ -123,7 +124,7 @@ def test_every_extra_score_column_gets_a_scatter_and_a_table_column(digits_run, 
     scores["curvature"] = scores["memorization"] + rng.normal(0, 0.1, len(scores))
     scores["self_influence"] = rng.random(len(scores)) * 1e-6  # tiny values keep their digits
     scores["<b>odd</b>"] = rng.random(len(scores))  # a hostile column name, too
-    scores.to_parquet(path / "scores.parquet", index=False)
+    RunStore.open(path).save_table("scores.parquet", scores)
     run = ml.Run.open(path)
     run.data = digits_run.data
     text = _read_after(run)
@@ -147,14 +148,14 @@ def test_runs_without_membership_inference_render_with_its_note(digits_run, tmp_
 
     path = copy_run(digits_run, tmp_path / "few")
     note = "Membership inference needs at least 3 models; this run has 2."
-    (path / "mia.json").write_text(json.dumps({"attacks": {}, "note": note}))
+    RunStore.open(path).save_json("mia.json", {"attacks": {}, "note": note})
     text = _read_after(ml.Run.open(path))
     assert "Membership inference was not evaluated" in text and html.escape(note) in text
     assert "ROC" not in text[text.index('id="plots"') :].split('id="gallery"')[0]
 
     mia = dict(digits_run.mia)
     mia["attacks"] = {**mia["attacks"], "lira-online": {"note": "not applicable: <no members>"}}
-    (path / "mia.json").write_text(json.dumps(mia))
+    RunStore.open(path).save_json("mia.json", mia)
     text = _read_after(ml.Run.open(path))
     assert "not applicable: &lt;no members&gt;" in text and "lira-offline" in text
 
@@ -165,9 +166,9 @@ def test_a_dataset_that_cannot_be_reloaded_gives_a_note_instead_of_the_gallery(
     import memlens as ml
 
     path = copy_run(digits_run, tmp_path / "moved")
-    manifest = json.loads((path / "run.json").read_text())
-    manifest["config"]["dataset"]["name"] = str(tmp_path / "gone" / "<moved>.npz")
-    (path / "run.json").write_text(json.dumps(manifest))
+    store = RunStore.open(path)
+    store.manifest["config"]["dataset"]["name"] = str(tmp_path / "gone" / "<moved>.npz")
+    store.save_manifest()
     text = _read_after(ml.Run.open(path))
     assert "The examples cannot be shown" in text and "&lt;moved&gt;.npz" in text
     assert 'class="example' not in text
@@ -193,7 +194,7 @@ def test_a_run_without_any_memorization_score_still_renders(digits_run, tmp_path
     path = copy_run(digits_run, tmp_path / "unscored")
     scores = digits_run.scores.copy()
     scores["memorization"] = np.nan
-    scores.to_parquet(path / "scores.parquet", index=False)
+    RunStore.open(path).save_table("scores.parquet", scores)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         text = _read_after(ml.Run.open(path))
@@ -207,7 +208,7 @@ def test_an_unfinished_run_is_refused_with_advice(digits_run, tmp_path, copy_run
 
     path = copy_run(digits_run, tmp_path / "unfinished")
     (path / "scores.parquet").unlink()
-    with pytest.raises(RunStoreError, match="did not finish"):
+    with pytest.raises(RunStoreError, match="scores.parquet is missing.*`memlens report .* --rescore`"):
         write_report(ml.Run.open(path))
 
 

@@ -114,7 +114,6 @@ def validate(
     y = np.asarray(y)
     if X.ndim < 2:
         raise DataError(f"Features in {where} must have one row per example; got shape {X.shape}.")
-    X = X.reshape(len(X), -1)
     if y.ndim != 1:
         raise DataError(f"Labels in {where} must be one-dimensional; got shape {y.shape}.")
     if len(X) != len(y):
@@ -123,7 +122,13 @@ def validate(
             "length, one label per example."
         )
     if len(X) == 0:
-        raise DataError(f"{where} is empty: it needs at least one example.")
+        raise DataError(f"{where} is empty (X has shape {X.shape}): it needs at least one example.")
+    if X.size == 0:
+        raise DataError(
+            f"{where} has no features (X has shape {X.shape}): each example needs at least one "
+            "feature. For a CSV, is every column except the label column missing?"
+        )
+    X = X.reshape(len(X), -1)
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise DataError(f"Features in {where} must be real numbers; got dtype {X.dtype}.")
     X = X.astype(np.float32, copy=False)
@@ -139,9 +144,25 @@ def validate(
             f"Labels in {where} must be integers 0..C-1; got dtype {y.dtype}. Encode class "
             "names as integers (for a CSV, memlens does this for you)."
         )
-    if not np.all(np.isfinite(y)) or not np.all(np.equal(np.mod(y, 1), 0)):
-        raise DataError(f"Labels in {where} must be whole numbers 0..C-1; some are fractional or NaN.")
+    missing = ~np.isfinite(y)
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        raise DataError(
+            f"Labels in {where} must be whole numbers 0..C-1; {len(rows)} label(s) are NaN or infinite "
+            f"(first rows: {rows[:5].tolist()}). Drop those examples or give them a label."
+        )
+    if not np.all(np.equal(np.mod(y, 1), 0)):
+        raise DataError(f"Labels in {where} must be whole numbers 0..C-1; some are fractional.")
+    if y.min() < np.iinfo(np.int64).min or y.max() > np.iinfo(np.int64).max:
+        raise DataError(f"Labels in {where} must be class indices 0..C-1; some are far out of range.")
     y = y.astype(np.int64)
+    if classes is None and int(y.max()) + 1 > len(y):
+        # 0..max would be more classes than examples: labels that are ids or codes, not indices
+        raise DataError(
+            f"Labels in {where} must be class indices 0..C-1, but they reach {int(y.max())} with only "
+            f"{len(y)} examples. Re-encode them (np.unique(y, return_inverse=True)) or give "
+            "class_names."
+        )
     n_classes = len(classes) if classes is not None else int(y.max()) + 1
     out = (y < 0) | (y >= n_classes)
     if out.any():

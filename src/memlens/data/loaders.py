@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,14 @@ def _digits(limit: int | None) -> Dataset:
 
 def _read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (the MNIST format): magic, dimensions, then raw uint8 data."""
-    with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
-        raw = f.read()
+    try:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path} could not be read ({e}); reinstall the dataset or point at a good copy.") from None
+    # magic: two zero bytes, 0x08 (unsigned bytes), the number of dimensions
+    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08" or len(raw) < 4 + 4 * raw[3]:
+        raise DataError(f"{path} is not an IDX file of bytes (the MNIST format) or is truncated.")
     ndim = raw[3]
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
@@ -106,7 +113,15 @@ def _load_npz(path: Path) -> Dataset:
             f"per example) and y (integer labels), optionally X_test, y_test and class_names. "
             f"It has: {sorted(arrays)}."
         )
-    classes = tuple(map(str, arrays["class_names"])) if "class_names" in arrays else None
+    classes = None
+    if "class_names" in arrays:
+        names = arrays["class_names"]
+        if names.ndim != 1 or len(names) == 0:
+            raise DataError(
+                f"{path}: class_names must be a one-dimensional array of names, one per class; got "
+                f"shape {names.shape}."
+            )
+        classes = tuple(map(str, names))
     X, y, classes = validate(arrays["X"], arrays["y"], classes=classes, source=str(path))
     X_test = y_test = None
     if ("X_test" in arrays) != ("y_test" in arrays):

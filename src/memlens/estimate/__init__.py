@@ -8,6 +8,9 @@ scipy only: no torch, no scikit-learn, no pandas, no I/O.
 - :mod:`.mia`: LiRA online/offline (Carlini et al. 2022), RMIA offline (Zarifzadeh et al. 2024),
   the loss-threshold attack (Yeom et al. 2018), and leave-one-model-out evaluation.
 - :mod:`.metrics`: ROC, AUC, TPR at low FPR with Clopper–Pearson intervals.
+- :mod:`.heldout`: TPR at low FPR with thresholds set on one half and measured on the other.
+- :mod:`.intervals`: TPR intervals for scores pooled over target models (a bootstrap over examples
+  and targets), per-target TPRs and their spread.
 - :mod:`.guided`: memorization-guided membership inference (Choi et al., "Why Train More?",
   2023): privacy scores, target selection, guided evaluation, shadow-budget planning.
 - :mod:`.planted`: how well a score recovers planted ground truth.
@@ -21,10 +24,13 @@ from .guided import (
     separability,
     shadows_needed,
 )
+from .heldout import heldout_tpr_at_fpr, split_halves
+from .intervals import attack_summary, bootstrap_tpr_at_fpr, per_target_tpr_at_fpr
 from .memorization import MemorizationScores, influence_scores, memorization_scores
 from .metrics import attack_metrics, auc, clopper_pearson, roc_curve, tpr_at_fpr
 from .mia import (
     attack_in_turn,
+    attack_in_turn_per_target,
     lira_offline,
     lira_online,
     loss_attack,
@@ -38,12 +44,18 @@ from .planted import planted_recovery
 __all__ = [
     "MemorizationScores",
     "guided_attack",
+    "heldout_tpr_at_fpr",
+    "split_halves",
     "plan_budget",
     "privacy_scores",
     "select_targets",
     "separability",
     "shadows_needed",
     "attack_in_turn",
+    "attack_in_turn_per_target",
+    "attack_summary",
+    "bootstrap_tpr_at_fpr",
+    "per_target_tpr_at_fpr",
     "attack_metrics",
     "auc",
     "clopper_pearson",

@@ -33,7 +33,7 @@ from .mia import (
     Attack,
     _fit_gaussian,
     _masked_mean_std,
-    attack_in_turn,
+    attack_in_turn_per_target,
     lira_offline,
     lira_online,
 )
@@ -235,25 +235,18 @@ def select_targets(scores, *, top_fraction=None, threshold=None, min_count: int 
 def _scores_by_target(membership, obs, attack, targets, shadows) -> np.ndarray:
     """(T, N) attack scores, target t attacked with ``shadows`` minus t (all others if None).
 
-    Each target goes through :func:`attack_in_turn` on the stacked rows ``[t, shadows...]`` so
-    its protocol and checks apply unchanged; a wrapper keeps the scores before NaNs are dropped.
+    Goes through :func:`attack_in_turn_per_target`, so its protocol and checks apply unchanged
+    (with all other models as shadows, in one call; with a shadow pool, on the stacked rows
+    ``[t, shadows...]`` of each target).
     """
-    n_models = membership.shape[0]
+    if shadows is None:
+        return attack_in_turn_per_target(membership, obs, attack, targets=targets)[1]
     out = np.empty((len(targets), membership.shape[1]))  # (T, N)
     for j, t in enumerate(targets.tolist()):  # loop over target models, not examples
-        pool = np.arange(n_models) if shadows is None else shadows
-        rows = np.r_[t, pool[pool != t]]
+        rows = np.r_[t, shadows[shadows != t]]
         if rows.size < 2:
             raise ValueError(f"target {t} has no shadow model besides itself")
-        kept = []
-
-        def keep(target_obs, shadow_membership, shadow_obs, kept=kept):
-            scores = np.asarray(attack(target_obs, shadow_membership, shadow_obs), dtype=np.float64)
-            kept.append(scores)
-            return scores
-
-        attack_in_turn(membership[rows], obs[rows], keep, targets=[0])
-        out[j] = kept[0]
+        out[j] = attack_in_turn_per_target(membership[rows], obs[rows], attack, targets=[0])[1][0]
     return out
 
 

@@ -13,7 +13,15 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from ._validate import as_membership, as_min_models, as_observations
+from ._blocks import example_blocks, release_pages
+from ._validate import (
+    as_membership,
+    as_min_models,
+    as_numeric,
+    as_observations,
+    count_nonfinite,
+    nonfinite_error,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,7 +81,8 @@ def memorization_scores(membership, observations, *, min_models: int = 1) -> Mem
     Args:
         membership: (M, N) bool, True where model k was trained on example i. M >= 2.
         observations: (M, N) numeric, e.g. 0/1 correctness or true-class probability; must be
-            finite.
+            finite. May be memory-mapped: it is read one block of examples at a time, so memory
+            stays at a few blocks whatever M × N.
         min_models: examples with fewer than this many IN or OUT models get NaN memorization
             (and stderr) instead of an error.
 
@@ -87,18 +96,27 @@ def memorization_scores(membership, observations, *, min_models: int = 1) -> Mem
         [1.0, 0.0]
     """
     membership = as_membership(membership, min_models=2)
-    obs = as_observations(observations, name="observations", shape=membership.shape)
+    obs = as_numeric(observations, name="observations", shape=membership.shape)
     min_models = as_min_models(min_models)
 
-    in_count, mean_in, var_in = _side_stats(membership, obs)
-    out_count, mean_out, var_out = _side_stats(~membership, obs)
+    n_models, n_examples = membership.shape
+    in_count, out_count = np.empty(n_examples, np.int64), np.empty(n_examples, np.int64)
+    mean_in, var_in, mean_out, var_out = (np.empty(n_examples) for _ in range(4))
+    bad = 0
+    for block in example_blocks(n_examples, n_models):  # float64 one block of examples at a time
+        inside = np.asarray(membership[:, block])  # (M, b)
+        values = np.asarray(obs[:, block], dtype=np.float64)  # (M, b)
+        bad += count_nonfinite(values)
+        in_count[block], mean_in[block], var_in[block] = _side_stats(inside, values)
+        out_count[block], mean_out[block], var_out[block] = _side_stats(~inside, values)
+        release_pages(membership, obs)
+    if bad:
+        raise nonfinite_error("observations", bad)
     enough = (in_count >= min_models) & (out_count >= min_models)
     mem = np.where(enough, mean_in - mean_out, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         stderr = np.sqrt(var_in / in_count + var_out / out_count)
     stderr = np.where(enough, stderr, np.nan)
-    in_count = in_count.astype(np.int64)
-    out_count = out_count.astype(np.int64)
     _readonly(mem, stderr, in_count, out_count, mean_in, mean_out)
     return MemorizationScores(mem, stderr, in_count, out_count, mean_in, mean_out)
 
@@ -107,10 +125,13 @@ def influence_scores(membership, test_observations, *, min_models: int = 1) -> n
     """Feldman–Zhang influence of each training example on each test example.
 
     Implements ``infl[j, i] = mean_{k: i IN} test[k, j] - mean_{k: i OUT} test[k, j]``
-    (Feldman & Zhang, NeurIPS 2020) with two matrix products.
+    (Feldman & Zhang, NeurIPS 2020) with one matrix product per block of training examples (the
+    OUT sum is the total minus the IN sum), so besides the (n_test, N) result memory stays at a
+    few blocks.
 
     Args:
         membership: (M, N) bool, True where model k was trained on training example i. M >= 2.
+            May be memory-mapped.
         test_observations: (M, n_test) numeric, e.g. test correctness of each model; finite.
         min_models: columns i with fewer than this many IN or OUT models are NaN.
 
@@ -131,11 +152,19 @@ def influence_scores(membership, test_observations, *, min_models: int = 1) -> n
             f"{membership.shape[0]}"
         )
     min_models = as_min_models(min_models)
-    inside = membership.astype(np.float64)  # (M, N)
-    in_count = inside.sum(axis=0)  # (N,)
-    out_count = membership.shape[0] - in_count
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_in = (test.T @ inside) / in_count  # (n_test, N)
-        mean_out = (test.T @ (1.0 - inside)) / out_count
-    enough = (in_count >= min_models) & (out_count >= min_models)  # (N,)
-    return np.where(enough, mean_in - mean_out, np.nan)
+    n_models, n_examples = membership.shape
+    by_test = np.ascontiguousarray(test.T)  # (n_test, M)
+    total = by_test.sum(axis=1, keepdims=True)  # (n_test, 1): sum over all models
+    influence = np.empty((by_test.shape[0], n_examples))  # (n_test, N)
+    for block in example_blocks(n_examples, max(n_models, by_test.shape[0])):
+        inside = np.asarray(membership[:, block], dtype=np.float64)  # (M, b)
+        in_count = inside.sum(axis=0)  # (b,)
+        out_count = n_models - in_count
+        summed_in = by_test @ inside  # (n_test, b)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # OUT sum = total - IN sum: one matrix product per block instead of two
+            diff = summed_in / in_count - (total - summed_in) / out_count
+        enough = (in_count >= min_models) & (out_count >= min_models)  # (b,)
+        influence[:, block] = np.where(enough, diff, np.nan)
+        release_pages(membership)
+    return influence

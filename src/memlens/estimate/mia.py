@@ -8,16 +8,32 @@ code ``tensorflow/privacy`` ``research/mi_lira_2021/plot.py``. RMIA: Zarifzadeh,
 Every attack returns one score per example, and a higher score always means "more likely a
 member". Attacks that need shadow/reference models take ``(target_obs, shadow_membership,
 shadow_obs)`` so :func:`attack_in_turn` can run any of them leave-one-model-out.
+
+Memory: the built-in attacks read their (S, N) shadow matrices one block of examples at a time
+(``_blocks``), in float64 only block by block, so a memory-mapped 1,000 × 60,000 run is never
+copied whole; :func:`attack_in_turn` hands them every model but the target by masking that row
+out of each block instead of copying the other rows.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
 
-from ._validate import as_membership, as_observations, as_probabilities
+from ._blocks import example_blocks, release_pages
+from ._validate import (
+    as_membership,
+    as_numeric,
+    as_observations,
+    as_probabilities,
+    count_nonfinite,
+    nonfinite_error,
+    probability_range_error,
+)
 from .metrics import auc, roc_curve
 
 SIGMA_FLOOR = 1e-8
@@ -37,22 +53,6 @@ Attack = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-
-def _check_shadows(target_obs, shadow_membership, shadow_obs, *, min_models: int, prob=False):
-    """Validate (N,), (S, N) bool, (S, N) inputs; returns float64 arrays."""
-    membership = as_membership(shadow_membership, name="shadow_membership", min_models=min_models)
-    check = as_probabilities if prob else as_observations
-    shadow = check(
-        shadow_obs, name="shadow_obs", shape=membership.shape, against="shadow_membership"
-    )
-    target = check(
-        target_obs,
-        name="target_obs",
-        shape=(membership.shape[1],),
-        against="shadow_membership (one value per example)",
-    )
-    return target, membership, shadow
 
 
 def _masked_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -85,16 +85,29 @@ def _pooled_std(values: np.ndarray, mask: np.ndarray) -> float:
     return float(np.std(pooled)) if pooled.size else float("nan")
 
 
-def _fit_gaussian(values, mask, *, center: str, fix_variance: bool):
-    """Per-example (center, sigma) of the shadow observations selected by ``mask``; (N,) each."""
-    if center not in ("median", "mean"):
-        raise ValueError(f"center must be 'median' or 'mean', got {center!r}")
+def _gaussian(values, mask, *, center: str, pooled_sd: float | None = None):
+    """Per-example (center, sigma) of the values selected by ``mask``; (N,) each.
+
+    ``pooled_sd`` replaces the per-example std (LiRA's fixed variance); sigma is floored at
+    :data:`SIGMA_FLOOR` and stays NaN where the side is empty.
+    """
     mean, std = _masked_mean_std(values, mask)
     mu = _masked_median(values, mask) if center == "median" else mean
-    if fix_variance:
-        std = np.full_like(mean, _pooled_std(values, mask))
-    sigma = np.maximum(std, SIGMA_FLOOR)  # NaN stays NaN
-    return mu, sigma
+    if pooled_sd is not None:
+        std = np.full_like(mean, pooled_sd)
+    return mu, np.maximum(std, SIGMA_FLOOR)  # NaN stays NaN
+
+
+def _fit_gaussian(values, mask, *, center: str, fix_variance: bool):
+    """Per-example (center, sigma) of the shadow observations selected by ``mask``; (N,) each."""
+    _check_center(center)
+    pooled = _pooled_std(values, mask) if fix_variance else None
+    return _gaussian(values, mask, center=center, pooled_sd=pooled)
+
+
+def _check_center(center: str) -> None:
+    if center not in ("median", "mean"):
+        raise ValueError(f"center must be 'median' or 'mean', got {center!r}")
 
 
 def _normal_logpdf(x, mu, sigma):
@@ -102,7 +115,171 @@ def _normal_logpdf(x, mu, sigma):
 
 
 # --------------------------------------------------------------------------------------------
+# block-wise evaluation: every built-in attack is a _Kernel run over blocks of examples
+
+
+@dataclass(frozen=True)
+class _Kernel:
+    """One attack, split so that it can run over blocks of examples.
+
+    ``score(target, values, in_mask, out_mask, pooled_sd)`` gets one block: the target's (b,)
+    observations, the shadows' (S, b) float64 observations and the (S, b) masks of the shadows
+    that are IN / OUT for each example (a row masked out of both is not a shadow), and returns
+    (b,) scores. ``pooled_sd`` is ``(sd_in, sd_out)`` over all examples when ``pooled`` is set.
+    ``finish`` maps the whole (N,) row afterwards, for statistics across examples.
+    """
+
+    score: Callable
+    min_shadows: int
+    pooled: bool = False
+    finish: Callable[[np.ndarray], np.ndarray] | None = None
+    transform: Callable[[np.ndarray], np.ndarray] | None = None  # applied to every observation
+    probabilities: bool = False  # observations must lie in [0, 1]
+    uses_shadows: bool = True
+
+
+def _check_blocks(array, *, name: str, probabilities: bool = False) -> None:
+    """Finiteness (and, for probabilities, range) of an (S, N) array, one block at a time."""
+    bad, low, high = 0, np.inf, -np.inf
+    for block in example_blocks(array.shape[1], array.shape[0]):
+        values = np.asarray(array[:, block])
+        bad += count_nonfinite(values)
+        if probabilities and values.size and not bad:  # (a non-finite value is reported first)
+            low, high = min(low, float(values.min())), max(high, float(values.max()))
+        release_pages(array)
+    if bad:
+        raise nonfinite_error(name, bad)
+    if probabilities and (low < 0.0 or high > 1.0):
+        raise probability_range_error(name, low, high)
+
+
+def _pooled_sds(membership, observations, exclude, transform) -> list[tuple[float, float]]:
+    """For each entry of ``exclude``, (std of all IN values, std of all OUT values) of the
+    shadows, i.e. every row but that one (every row for ``None``); ddof=0, NaN if none.
+
+    One pass accumulates per-row counts, sums and sums of squares about a shift (the first
+    block's mean on each side, which keeps the subtraction from cancelling); leaving a row out
+    then costs nothing. Equal to ``np.std(values[mask])`` to ~1e-15 relative.
+    """
+    n_rows = membership.shape[0]
+    sums = {side: np.zeros((3, n_rows)) for side in ("in", "out")}  # count, Σ(x-c), Σ(x-c)²
+    shift: dict[str, float] = {}
+    for block in example_blocks(membership.shape[1], n_rows):
+        inside = np.asarray(membership[:, block])  # (S, b)
+        values = np.asarray(observations[:, block], dtype=np.float64)
+        if transform is not None:
+            values = transform(values)
+        for side, mask in (("in", inside), ("out", ~inside)):
+            if side not in shift and mask.any():
+                shift[side] = float(values[mask].mean())
+            dev = np.where(mask, values - shift.get(side, 0.0), 0.0)  # (S, b)
+            sums[side][0] += mask.sum(axis=1)
+            sums[side][1] += dev.sum(axis=1)
+            sums[side][2] += (dev * dev).sum(axis=1)
+        release_pages(membership, observations)
+    result = []
+    for row in exclude:
+        keep = np.ones(n_rows, dtype=bool)
+        if row is not None:
+            keep[row] = False
+        sds = []
+        for side in ("in", "out"):
+            count, first, second = sums[side][:, keep].sum(axis=1)
+            if count == 0:
+                sds.append(float("nan"))
+                continue
+            mean_dev = first / count
+            sds.append(float(np.sqrt(max(second / count - mean_dev * mean_dev, 0.0))))
+        result.append((sds[0], sds[1]))
+    return result
+
+
+def _score_blocks(kernel: _Kernel, target_obs, membership, observations, exclude) -> np.ndarray:
+    """(T, N) scores: row j attacks ``target_obs[j]`` with every shadow row but ``exclude[j]``.
+
+    Args:
+        kernel: the attack.
+        target_obs: (T, N) float64 target observations.
+        membership, observations: (S, N) shadow rows (memory-mapped is fine; read by block).
+        exclude: T row indices (or None), each left out of the shadows for its target.
+    """
+    n_rows, n_examples = membership.shape
+    pooled = (
+        _pooled_sds(membership, observations, exclude, kernel.transform)
+        if kernel.pooled
+        else [None] * len(exclude)
+    )
+    targets = target_obs if kernel.transform is None else kernel.transform(target_obs)
+    scores = np.empty((len(exclude), n_examples))  # (T, N)
+    for block in example_blocks(n_examples, n_rows):
+        values = inside = outside = None
+        if kernel.uses_shadows:
+            inside = np.asarray(membership[:, block])  # (S, b) bool
+            outside = ~inside
+            values = np.asarray(observations[:, block], dtype=np.float64)  # (S, b)
+            if kernel.transform is not None:
+                values = kernel.transform(values)
+        for j, row in enumerate(exclude):
+            in_mask, out_mask = inside, outside
+            if row is not None and kernel.uses_shadows:  # the target is nobody's shadow
+                in_mask, out_mask = inside.copy(), outside.copy()
+                in_mask[row] = out_mask[row] = False
+            scores[j, block] = kernel.score(targets[j, block], values, in_mask, out_mask, pooled[j])
+        release_pages(membership, observations)
+    if kernel.finish is not None:
+        for j in range(len(exclude)):
+            scores[j] = kernel.finish(scores[j])
+    return scores
+
+
+def _attack_one_target(kernel: _Kernel, target_obs, shadow_membership, shadow_obs) -> np.ndarray:
+    """Validate (N,), (S, N) bool, (S, N) inputs and run ``kernel`` on them block by block."""
+    membership = as_membership(
+        shadow_membership, name="shadow_membership", min_models=kernel.min_shadows
+    )
+    shadow = as_numeric(
+        shadow_obs, name="shadow_obs", shape=membership.shape, against="shadow_membership"
+    )
+    _check_blocks(shadow, name="shadow_obs", probabilities=kernel.probabilities)
+    check = as_probabilities if kernel.probabilities else as_observations
+    target = check(
+        target_obs,
+        name="target_obs",
+        shape=(membership.shape[1],),
+        against="shadow_membership (one value per example)",
+    )
+    return _score_blocks(kernel, target[None, :], membership, shadow, [None])[0]
+
+
+# --------------------------------------------------------------------------------------------
 # LiRA
+
+
+def _lira_online_kernel(*, fix_variance: bool = False, center: str = "median") -> _Kernel:
+    _check_center(center)
+
+    def score(target, values, in_mask, out_mask, pooled):
+        sd_in, sd_out = pooled if pooled is not None else (None, None)
+        mu_in, sigma_in = _gaussian(values, in_mask, center=center, pooled_sd=sd_in)
+        mu_out, sigma_out = _gaussian(values, out_mask, center=center, pooled_sd=sd_out)
+        return _normal_logpdf(target, mu_in, sigma_in) - _normal_logpdf(target, mu_out, sigma_out)
+
+    return _Kernel(score, min_shadows=2, pooled=bool(fix_variance))
+
+
+def _lira_offline_kernel(
+    *, fix_variance: bool = False, one_sided: bool = True, center: str = "median"
+) -> _Kernel:
+    _check_center(center)
+
+    def score(target, values, in_mask, out_mask, pooled):
+        sd_out = pooled[1] if pooled is not None else None
+        mu_out, sigma_out = _gaussian(values, out_mask, center=center, pooled_sd=sd_out)
+        if one_sided:
+            return special.log_ndtr((target - mu_out) / sigma_out)  # = scipy.stats.norm.logcdf
+        return -_normal_logpdf(target, mu_out, sigma_out)
+
+    return _Kernel(score, min_shadows=1, pooled=bool(fix_variance))
 
 
 def lira_online(
@@ -121,7 +298,8 @@ def lira_online(
     Args:
         target_obs: (N,) target model's observation, normally the logit-scaled confidence phi.
         shadow_membership: (S, N) bool, S >= 2.
-        shadow_obs: (S, N) shadow models' observations; finite.
+        shadow_obs: (S, N) shadow models' observations; finite. May be memory-mapped: it is read
+            one block of examples at a time.
         fix_variance: pool the variances (advised with fewer than ~64 shadows).
         center: ``"median"`` (as the reference code) or ``"mean"``.
 
@@ -134,12 +312,8 @@ def lira_online(
         >>> lira_online(np.array([4.0]), membership, shadow).tolist()  # 0 - (-8)
         [8.0]
     """
-    target, membership, shadow = _check_shadows(
-        target_obs, shadow_membership, shadow_obs, min_models=2
-    )
-    mu_in, sd_in = _fit_gaussian(shadow, membership, center=center, fix_variance=fix_variance)
-    mu_out, sd_out = _fit_gaussian(shadow, ~membership, center=center, fix_variance=fix_variance)
-    return _normal_logpdf(target, mu_in, sd_in) - _normal_logpdf(target, mu_out, sd_out)
+    kernel = _lira_online_kernel(fix_variance=fix_variance, center=center)
+    return _attack_one_target(kernel, target_obs, shadow_membership, shadow_obs)
 
 
 def lira_offline(
@@ -163,7 +337,7 @@ def lira_offline(
     Args:
         target_obs: (N,) target model's observation (logit-scaled confidence phi).
         shadow_membership: (S, N) bool, S >= 1; only the False entries are used.
-        shadow_obs: (S, N) shadow observations; finite.
+        shadow_obs: (S, N) shadow observations; finite; read one block of examples at a time.
         fix_variance: pool the OUT variance over all examples.
         one_sided: paper's one-sided test (default) or the code's two-sided one.
         center: ``"median"`` or ``"mean"``.
@@ -177,13 +351,8 @@ def lira_offline(
         >>> lira_offline(np.array([0.0]), membership, shadow).round(4).tolist()
         [-0.6931]
     """
-    target, membership, shadow = _check_shadows(
-        target_obs, shadow_membership, shadow_obs, min_models=1
-    )
-    mu_out, sd_out = _fit_gaussian(shadow, ~membership, center=center, fix_variance=fix_variance)
-    if one_sided:
-        return special.log_ndtr((target - mu_out) / sd_out)  # = scipy.stats.norm.logcdf
-    return -_normal_logpdf(target, mu_out, sd_out)
+    kernel = _lira_offline_kernel(fix_variance=fix_variance, one_sided=one_sided, center=center)
+    return _attack_one_target(kernel, target_obs, shadow_membership, shadow_obs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,6 +380,28 @@ def _pairwise_fraction(ratio: np.ndarray, gamma: float) -> np.ndarray:
     return score
 
 
+def _rmia_kernel(*, a: float = 0.3, gamma: float = 2.0, on_confidence: bool = False) -> _Kernel:
+    """RMIA offline; ``on_confidence``: observations are LiRA's phi, mapped to p = sigmoid(phi)."""
+    if not 0.0 <= a <= 1.0:
+        raise ValueError(f"a must be in [0, 1], got {a}")
+    if not gamma > 0.0:
+        raise ValueError(f"gamma must be > 0, got {gamma}")
+
+    def likelihood_ratio(target, values, in_mask, out_mask, pooled):
+        with np.errstate(invalid="ignore", divide="ignore"):  # NaN where no OUT reference
+            pr_out = np.where(out_mask, values, 0.0).sum(axis=0) / out_mask.sum(axis=0)
+        pr_x = np.maximum(0.5 * ((1.0 + a) * pr_out + (1.0 - a)), PROB_FLOOR)
+        return target / pr_x
+
+    return _Kernel(
+        likelihood_ratio,
+        min_shadows=1,
+        finish=functools.partial(_pairwise_fraction, gamma=gamma),
+        transform=special.expit if on_confidence else None,  # stable for any finite phi
+        probabilities=not on_confidence,
+    )
+
+
 def rmia_offline(
     target_prob, reference_membership, reference_prob, *, a: float = 0.3, gamma: float = 2.0
 ) -> np.ndarray:
@@ -225,7 +416,8 @@ def rmia_offline(
     Args:
         target_prob: (N,) target model's probability of the true label, in [0, 1].
         reference_membership: (R, N) bool, R >= 1; only the False entries are used.
-        reference_prob: (R, N) reference models' true-label probabilities, in [0, 1].
+        reference_prob: (R, N) reference models' true-label probabilities, in [0, 1]; read one
+            block of examples at a time.
         a: offline mixing coefficient in [0, 1] (0.3 in the CIFAR-10 configs; tune it with
             :func:`tune_rmia_offline_a`).
         gamma: pairwise threshold > 0 (2.0 in the research configs).
@@ -239,18 +431,20 @@ def rmia_offline(
         >>> rmia_offline(np.array([0.9, 0.4, 0.2, 0.1]), ref_membership, ref_prob).tolist()
         [1.0, 0.6666666666666666, 0.3333333333333333, 0.0]
     """
-    target, membership, ref = _check_shadows(
-        target_prob, reference_membership, reference_prob, min_models=1, prob=True
+    membership = as_membership(reference_membership, name="reference_membership", min_models=1)
+    reference = as_numeric(
+        reference_prob, name="reference_prob", shape=membership.shape,
+        against="reference_membership",
+    )  # fmt: skip
+    _check_blocks(reference, name="reference_prob", probabilities=True)
+    target = as_probabilities(
+        target_prob,
+        name="target_prob",
+        shape=(membership.shape[1],),
+        against="reference_membership (one value per example)",
     )
-    if not 0.0 <= a <= 1.0:
-        raise ValueError(f"a must be in [0, 1], got {a}")
-    if not gamma > 0.0:
-        raise ValueError(f"gamma must be > 0, got {gamma}")
-    out = ~membership
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pr_out = np.where(out, ref, 0.0).sum(axis=0) / out.sum(axis=0)  # (N,), NaN if no OUT
-    pr_x = np.maximum(0.5 * ((1.0 + a) * pr_out + (1.0 - a)), PROB_FLOOR)
-    return _pairwise_fraction(target / pr_x, gamma)
+    kernel = _rmia_kernel(a=a, gamma=gamma)
+    return _score_blocks(kernel, target[None, :], membership, reference, [None])[0]
 
 
 def tune_rmia_offline_a(
@@ -329,6 +523,16 @@ def loss_attack(target_loss) -> np.ndarray:
     return -loss
 
 
+def _loss_kernel(*, observation: str = "confidence") -> _Kernel:
+    if observation == "confidence":  # phi -> cross-entropy -log sigmoid(phi), stably
+        to_loss = lambda phi: -special.log_expit(phi)  # noqa: E731
+    elif observation == "loss":
+        to_loss = lambda loss: loss  # noqa: E731
+    else:
+        raise ValueError(f"observation must be 'confidence' or 'loss', got {observation!r}")
+    return _Kernel(lambda target, *_: -to_loss(target), min_shadows=1, uses_shadows=False)
+
+
 def loss_threshold_attack(
     target_obs, shadow_membership, shadow_obs, *, observation: str = "confidence"
 ) -> np.ndarray:
@@ -353,12 +557,8 @@ def loss_threshold_attack(
         >>> round(float(s[0]), 4)  # -log 2
         -0.6931
     """
-    target, _, _ = _check_shadows(target_obs, shadow_membership, shadow_obs, min_models=1)
-    if observation == "confidence":
-        return loss_attack(-special.log_expit(target))
-    if observation == "loss":
-        return loss_attack(target)
-    raise ValueError(f"observation must be 'confidence' or 'loss', got {observation!r}")
+    kernel = _loss_kernel(observation=observation)
+    return _attack_one_target(kernel, target_obs, shadow_membership, shadow_obs)
 
 
 def rmia_offline_attack(
@@ -384,10 +584,111 @@ def rmia_offline_attack(
         ...                     np.zeros((1, 2))).tolist()
         [1.0, 0.0]
     """
-    target, membership, shadow = _check_shadows(
-        target_obs, shadow_membership, shadow_obs, min_models=1
-    )
-    return rmia_offline(special.expit(target), membership, special.expit(shadow), a=a, gamma=gamma)
+    kernel = _rmia_kernel(a=a, gamma=gamma, on_confidence=True)
+    return _attack_one_target(kernel, target_obs, shadow_membership, shadow_obs)
+
+
+# --------------------------------------------------------------------------------------------
+# leave-one-model-out evaluation
+
+_KERNELS: dict[Callable, Callable[..., _Kernel]] = {
+    lira_online: _lira_online_kernel,
+    lira_offline: _lira_offline_kernel,
+    rmia_offline: _rmia_kernel,
+    rmia_offline_attack: functools.partial(_rmia_kernel, on_confidence=True),
+    loss_threshold_attack: _loss_kernel,
+}
+
+
+def _kernel_of(attack) -> _Kernel | None:
+    """The block-wise form of a built-in attack (or a ``functools.partial`` of one with keyword
+    options only); None for any other callable."""
+    func, options = attack, {}
+    if isinstance(attack, functools.partial):
+        if attack.args:
+            return None
+        func, options = attack.func, dict(attack.keywords)
+    factory = _KERNELS.get(func)
+    return None if factory is None else factory(**options)
+
+
+def _as_targets(targets, n_models: int) -> np.ndarray:
+    targets = np.asarray(list(targets))
+    if targets.size == 0:
+        raise ValueError("targets must name at least one model")
+    if targets.dtype.kind not in "iu" or targets.ndim != 1:
+        raise ValueError(f"targets must be a sequence of integer model indices, got {targets!r}")
+    if targets.min() < 0 or targets.max() >= n_models:
+        raise ValueError(f"targets must lie in [0, {n_models}), got {targets.tolist()}")
+    return targets
+
+
+def attack_in_turn_per_target(
+    membership, observations, attack: Attack, *, targets: Iterable[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of an attack on each target model in turn, all other models its shadows.
+
+    The evaluation protocol of LiRA (Carlini et al. 2022), kept per target: row j holds
+    ``attack(observations[t], membership[others], observations[others])`` for t = targets[j],
+    labelled with ``membership[t]``. NaN scores (examples the attack cannot score) are kept, so
+    (target, example) stays addressable, e.g. for :func:`~memlens.estimate.intervals.attack_summary`.
+
+    The built-in attacks (:func:`lira_online`, :func:`lira_offline`, :func:`rmia_offline`,
+    :func:`rmia_offline_attack`, :func:`loss_threshold_attack`, also wrapped in
+    ``functools.partial`` with keyword options) run block by block over examples, with the
+    target masked out of the shadows rather than the other rows copied: memory stays at a few
+    blocks for any M × N. Any other callable gets the other rows as one float64 copy per target.
+
+    Args:
+        membership: (M, N) bool, M >= 2.
+        observations: (M, N) finite observations (e.g. phi); memory-mapped is fine.
+        attack: callable ``(target_obs (N,), shadow_membership (M-1, N), shadow_obs (M-1, N))
+            -> (N,) scores``; bind options with ``functools.partial``.
+        targets: T model indices in [0, M) to attack in turn.
+
+    Returns:
+        ``(labels, scores)``: (T, N) bool membership of each target and (T, N) float scores,
+        NaN where the attack could not score.
+
+    Example:
+        >>> membership = np.array([[True, False], [False, True], [True, False]])
+        >>> phi = np.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+        >>> labels, scores = attack_in_turn_per_target(membership, phi, lira_offline,
+        ...                                            targets=[0, 1])
+        >>> labels.tolist(), np.isnan(scores).tolist()  # target 1's example 0: no OUT shadow
+        ([[True, False], [False, True]], [[False, False], [True, False]])
+    """
+    membership = as_membership(membership, min_models=2)
+    obs = as_numeric(observations, name="observations", shape=membership.shape)
+    n_models, n_examples = membership.shape
+    targets = _as_targets(targets, n_models)
+    kernel = _kernel_of(attack)
+    probabilities = kernel is not None and kernel.probabilities
+    _check_blocks(obs, name="observations", probabilities=probabilities)
+    labels = np.asarray(membership[targets], dtype=bool)  # (T, N)
+    if kernel is not None:
+        if n_models - 1 < kernel.min_shadows:  # as the attack itself would say
+            as_membership(membership[1:], name="shadow_membership", min_models=kernel.min_shadows)
+        target_obs = np.asarray(obs[targets], dtype=np.float64)  # (T, N)
+        return labels, _score_blocks(kernel, target_obs, membership, obs, targets.tolist())
+
+    scores = np.empty((targets.size, n_examples))  # (T, N)
+    for j, t in enumerate(targets.tolist()):  # loop over target models, not examples
+        others = np.arange(n_models) != t
+        row = np.asarray(
+            attack(
+                np.asarray(obs[t], dtype=np.float64),
+                membership[others],
+                np.asarray(obs[others], dtype=np.float64),
+            ),
+            dtype=np.float64,
+        )
+        if row.shape != (n_examples,):
+            raise ValueError(
+                f"attack returned shape {row.shape} for target {t}; expected ({n_examples},)"
+            )
+        scores[j] = row
+    return labels, scores
 
 
 def attack_in_turn(
@@ -399,11 +700,12 @@ def attack_in_turn(
     ``attack(observations[t], membership[others], observations[others])`` with others = every
     model but t, and label its scores with ``membership[t]``. Results are concatenated over
     targets, so low FPRs have enough non-members behind them. NaN scores (examples an attack
-    cannot score, e.g. no OUT shadow) are dropped and counted.
+    cannot score, e.g. no OUT shadow) are dropped and counted. Built-in attacks run block by
+    block (see :func:`attack_in_turn_per_target`, which keeps the per-target rows).
 
     Args:
         membership: (M, N) bool, M >= 2.
-        observations: (M, N) finite observations (e.g. phi).
+        observations: (M, N) finite observations (e.g. phi); memory-mapped is fine.
         attack: callable ``(target_obs (N,), shadow_membership (M-1, N), shadow_obs (M-1, N))
             -> (N,) scores``; bind options with ``functools.partial``.
         targets: model indices in [0, M) to attack in turn.
@@ -420,28 +722,7 @@ def attack_in_turn(
         >>> labels.tolist(), dropped  # target 1's example 0 has no OUT shadow
         ([True, False, True], 1)
     """
-    membership = as_membership(membership, min_models=2)
-    obs = as_observations(observations, name="observations", shape=membership.shape)
-    n_models, n_examples = membership.shape
-    targets = np.asarray(list(targets))
-    if targets.size == 0:
-        raise ValueError("targets must name at least one model")
-    if targets.dtype.kind not in "iu" or targets.ndim != 1:
-        raise ValueError(f"targets must be a sequence of integer model indices, got {targets!r}")
-    if targets.min() < 0 or targets.max() >= n_models:
-        raise ValueError(f"targets must lie in [0, {n_models}), got {targets.tolist()}")
-
-    all_labels, all_scores = [], []
-    for t in targets.tolist():  # loop over target models, not examples
-        others = np.arange(n_models) != t
-        scores = np.asarray(attack(obs[t], membership[others], obs[others]), dtype=np.float64)
-        if scores.shape != (n_examples,):
-            raise ValueError(
-                f"attack returned shape {scores.shape} for target {t}; expected ({n_examples},)"
-            )
-        all_labels.append(membership[t])
-        all_scores.append(scores)
-    labels = np.concatenate(all_labels)
-    scores = np.concatenate(all_scores)
+    labels, scores = attack_in_turn_per_target(membership, observations, attack, targets=targets)
+    labels, scores = labels.ravel(), scores.ravel()  # target-major, as concatenating the rows
     keep = ~np.isnan(scores)
     return labels[keep], scores[keep], int(keep.size - keep.sum())

@@ -21,9 +21,15 @@ Conventions (what each column measures):
 * ``longest_verbatim_span``: greedy generation of ``suffix_length`` tokens from the shortest
   tested prefix, matched against a suffix array (:class:`~memlens.lm.index.CorpusIndex`) of the
   training documents: the longest run of generated tokens found verbatim in one document.
-* **Exposure** (canaries; bits): each canary sentence with every candidate secret is scored by
-  its total log-probability; exact rank when the space is enumerable (``secret_digits`` ≤ 5),
-  else the skew-normal extrapolation from ``exposure_samples`` random candidates.
+* **Exposure** (canaries; bits; :mod:`memlens.lm.canary_audit`): each canary's text with every
+  candidate secret is scored by its total log-probability and ranked against the space minus the
+  other canaries' secrets; exact rank when the space is enumerable (``secret_digits`` ≤ 5), else
+  the skew-normal extrapolation from ``exposure_samples`` random candidates.
+  ``exposure_control`` is the same under untrained models of the same configuration and
+  tokenizer (what the tokenizer alone gives), ``exposure_excess`` the difference, which the
+  verdicts read; ``secret_single_token`` flags a secret that is one vocabulary token;
+  ``extracted_from_prefix`` / ``extracted_from_template``: greedy decoding writes the secret from
+  the canary's own prefix / from its template's bare label.
 * ``reference`` (:func:`~memlens.lm.measures.reference_ratio_score`): mean log-probability
   under the target minus that under a reference model, each text scored as above by each model
   with its own tokenizer (difference of *total* log-likelihoods when the tokenizers differ). When
@@ -49,14 +55,27 @@ from pathlib import Path
 import numpy as np
 
 from memlens.errors import MemlensError
-from memlens.lm.corpus import Corpus, insert_canaries
+from memlens.lm.canary_audit import (
+    CANARY_COLUMNS,
+    CanarySpec,
+    _extraction,
+    canary_row_columns,
+    canary_summary,
+)
+from memlens.lm.corpus import Corpus
 
 #: the columns of lm_scores.parquet, in order
 COLUMNS = (
-    "id", "kind", "text", "repeats", "member", "exposure", "extractable_at_k", "min_k",
+    "id", "kind", "text", "repeats", "member", *CANARY_COLUMNS, "extractable_at_k", "min_k",
     "min_k_pp", "zlib", "loss", "reference", "counterfactual", "longest_verbatim_span",
 )  # fmt: skip
 SCORES = ("loss", "zlib", "min_k", "min_k_pp")
+#: how lm.json's TPR at low FPR is measured (memlens.estimate.heldout_tpr_at_fpr)
+LOW_FPR_METHOD = (
+    "threshold for each target FPR chosen on a random half of the members and of the held-out "
+    "documents; TPR and the FPR it actually lets through measured on the other half, with exact "
+    "(Clopper-Pearson) 95% intervals"
+)
 #: the membership scores whose AUROC lm.json reports (``reference`` when a reference model exists)
 MIA_SCORES = (*SCORES, "reference")
 RECORD = "memlens_lm.json"  # written next to a checkpoint by train_target / `memlens lm train`
@@ -75,24 +94,6 @@ class ModelSpec:
     batch_size: int = 16
     lr: float = 3e-3
     vocab_size: int = 2048
-
-
-@dataclass
-class CanarySpec:
-    """How canaries were (or are to be) inserted; ``n=0`` for none."""
-
-    n: int = 0
-    repeats: tuple[int, ...] = (1, 2, 4, 8)
-    secret_digits: int | None = 4
-    seed: int = 0
-
-    def apply(self, corpus: Corpus) -> Corpus:
-        if self.n <= 0:
-            return corpus
-        return insert_canaries(
-            corpus, n_canaries=self.n, repeats=tuple(self.repeats), secret_digits=self.secret_digits,
-            seed=self.seed,
-        )  # fmt: skip
 
 
 def heldout_mask(corpus: Corpus, fraction: float, seed: int) -> np.ndarray:
@@ -120,16 +121,21 @@ def train_target(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ):
-    """Train a tokenizer on the whole corpus and a tiny GPT-2 on its non-held-out documents.
+    """Train a tokenizer on the corpus without its canaries and a tiny GPT-2 on its non-held-out
+    documents (canaries included).
 
-    Returns ``(model, tokenizer, heldout)`` with ``heldout`` the (N,) bool mask of documents left out.
+    A tokenizer fitted on the canaries merges a secret inserted often into one token, which then
+    outranks the multi-token candidates under any model, trained or not: exposure would measure
+    the tokenizer. Returns ``(model, tokenizer, heldout)`` with ``heldout`` the (N,) bool mask of
+    documents left out.
     """
     from memlens.lm.corpus import train_tokenizer
     from memlens.lm.engine import LMTrainer
 
     spec = spec or ModelSpec()
     heldout = heldout_mask(corpus, holdout, seed)
-    tokenizer = train_tokenizer(corpus, vocab_size=spec.vocab_size)
+    plain = [d for d, k in zip(corpus.documents, corpus.canary_of, strict=True) if k < 0]
+    tokenizer = train_tokenizer(plain, vocab_size=spec.vocab_size)
     trainer = LMTrainer(
         tokenizer, n_layer=spec.n_layer, n_embd=spec.n_embd, n_head=spec.n_head,
         n_positions=spec.n_positions, epochs=spec.epochs, batch_size=spec.batch_size, lr=spec.lr,
@@ -151,8 +157,8 @@ def save_target(model, tokenizer, path, *, corpus: Corpus, corpus_arg: str, cana
         "corpus": corpus_arg,
         "corpus_fingerprint": corpus_fingerprint(corpus.documents),
         "n_documents": len(corpus),
-        "canaries": {"n": canaries.n, "repeats": list(canaries.repeats),
-                     "secret_digits": canaries.secret_digits, "seed": canaries.seed},
+        "canaries": canaries.to_record(),
+        "tokenizer": "fitted on the corpus without its canaries",
         "model": spec.__dict__,
         "holdout": holdout,
         "heldout": np.flatnonzero(heldout).tolist(),
@@ -247,7 +253,7 @@ def lm_audit(
     if isinstance(canaries, int):
         canaries = CanarySpec(n=canaries, seed=seed)
     if canaries is None:
-        canaries = CanarySpec(**record["canaries"]) if record else CanarySpec(n=0)
+        canaries = CanarySpec.from_record(record["canaries"]) if record else CanarySpec(n=0)
     if canaries.repeats:
         canaries = replace(canaries, repeats=tuple(canaries.repeats))
     if not corpus.canaries:
@@ -262,22 +268,26 @@ def lm_audit(
         if tokenizer is None:
             raise MemlensError(f"{model_path} has no tokenizer; save the model's tokenizer in the folder.")
         if record and record.get("corpus_fingerprint") not in (None, corpus_fingerprint(corpus.documents)):
+            recorded = record.get("corpus")
             raise MemlensError(
-                f"{model_path} was trained on another corpus ({record.get('corpus')}, "
-                f"{record.get('n_documents')} documents with its canaries) than the one given "
-                f"({corpus.name}, {n} documents with canaries); pass the same --corpus and canary options."
+                f"{model_path} was trained on another corpus than the one given: its record names "
+                f"{recorded} ({record.get('n_documents')} texts, canary copies included), the one given "
+                f"is {corpus.name} ({n} texts, canary copies included)"
+                + ("; the file has changed since training" if recorded == corpus.name else "")
+                + ". Leave out --corpus and the canary options to audit against the recorded ones, "
+                "or pass those the training used."
             )
         if heldout is None and record:
             heldout = np.zeros(n, dtype=bool)
             heldout[record.get("heldout", [])] = True
-        source = str(model_path)
+        source = str(Path(model_path).resolve())
         reference = None
         if reference_path is not None:
             ref_model, ref_tok = load_causal_lm(reference_path)
             if ref_tok is None:
                 raise MemlensError(f"{reference_path} has no tokenizer; save the model's tokenizer in the folder.")
             reference = {"model": ref_model, "tokenizer": ref_tok, "exclude": None,
-                         "source": str(reference_path)}  # fmt: skip
+                         "source": str(Path(reference_path).resolve())}  # fmt: skip
     else:
         say(f"training the target model on {corpus.name} ({n} documents) …")
         model, tokenizer, heldout = train_target(corpus, spec=spec, holdout=holdout, seed=seed)
@@ -296,7 +306,8 @@ def lm_audit(
     if reference is not None:
         scores["reference"] = _reference_scores(model, tokenizer, reference, texts, rows)
     ext, span = _extraction(model, tokenizer, corpus, rows, members, prefix_lengths, suffix_length)
-    exposure, exposure_method = _exposure(model, tokenizer, corpus, rows, exposure_samples, seed)
+    say("canary exposure, its tokenizer-only control and extraction …")
+    canary_cols, canary_info = canary_row_columns(model, tokenizer, rows, samples=exposure_samples, seed=seed)
 
     counterfactual = np.full(len(rows), np.nan)
     engine = None
@@ -314,7 +325,7 @@ def lm_audit(
         "text": [r["full_text"][:EXCERPT] for r in rows],
         "repeats": np.array([r["repeats"] for r in rows], dtype=np.int64),
         "member": np.array([r["member"] for r in rows], dtype=bool),
-        "exposure": exposure,
+        **canary_cols,
         "extractable_at_k": ext,
         "min_k": scores["min_k"],
         "min_k_pp": scores["min_k_pp"],
@@ -324,9 +335,11 @@ def lm_audit(
         "counterfactual": counterfactual,
         "longest_verbatim_span": span,
     })[list(COLUMNS)]  # fmt: skip
-    summary = _summary(frame, exposure_method)
+    summary = _summary(frame, canary_info)
     config = {
-        "corpus": corpus.name, "n_documents": n, "model": source,
+        "corpus": corpus.name, "model": source,
+        # as in the summary: corpus documents, canary copies counted apart
+        "n_documents": int((corpus.canary_of < 0).sum()), "n_canary_copies": int((corpus.canary_of >= 0).sum()),
         "model_config": {k: getattr(model.config, k, None) for k in ("model_type", "n_layer", "n_embd", "n_positions", "vocab_size")},
         "canaries": {"n": len(corpus.canaries), "repeats": [c.repeats for c in corpus.canaries],
                      "secret_space": sorted({f"{c.space.kind}:{c.space.n_digits}" for c in corpus.canaries})},
@@ -336,7 +349,7 @@ def lm_audit(
         "engine": engine,
         "reference": None if reference is None else {k: v for k, v in reference.items() if k in ("source", "n_documents", "trained_on")},
     }  # fmt: skip
-    result = {"config": config, "summary": summary, "mia": _mia(frame), "seconds": round(time.perf_counter() - t0, 2)}
+    result = {"config": config, "summary": summary, "mia": _mia(frame, seed), "seconds": round(time.perf_counter() - t0, 2)}
     from memlens.store import atomic_path, write_json
 
     out.mkdir(parents=True, exist_ok=True)
@@ -447,95 +460,6 @@ def _membership_scores(model, tokenizer, texts) -> dict:
     return out
 
 
-def _secret_start(tokenizer, canary, ids: list[int]) -> int:
-    """Tokens (bos included) before the first token that carries the secret."""
-    head = tokenizer(canary.prefix.rstrip(), add_special_tokens=False)["input_ids"]
-    p = len(head) if ids[1 : 1 + len(head)] == head else 0
-    return 1 + p
-
-
-def _extraction(model, tokenizer, corpus, rows, members, prefix_lengths, suffix_length):
-    """(extractable_at_k, longest_verbatim_span) per row."""
-    from memlens.lm.generate import greedy_continuations
-    from memlens.lm.index import CorpusIndex
-    from memlens.lm.model import context_length
-
-    limit = context_length(model)
-    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    encoded = tokenizer([r["full_text"] for r in rows], add_special_tokens=False)["input_ids"]
-    ids = [[bos, *e] for e in encoded]
-    tests = []  # (row, k, reference)
-    for i, (r, s) in enumerate(zip(rows, ids, strict=True)):
-        if r["canary"] is not None:
-            start = _secret_start(tokenizer, r["canary"], s)
-            ks = sorted({k for k in prefix_lengths if k < start} | {start})
-            for k in ks:
-                ref = s[k:]
-                if ref and k + len(ref) <= limit:
-                    tests.append((i, k, ref))
-        else:
-            for k in prefix_lengths:
-                if k + suffix_length <= min(len(s), limit):
-                    tests.append((i, k, s[k : k + suffix_length]))
-    ext = np.full(len(rows), -1, dtype=np.int64)
-    span = np.zeros(len(rows), dtype=np.int64)
-    first_generation = {}
-    by_length: dict[int, list] = {}
-    for t in tests:
-        by_length.setdefault(len(t[2]), []).append(t)
-    for length, group in by_length.items():
-        gen = greedy_continuations(model, tokenizer, [ids[i][:k] for i, k, _ in group], max_new_tokens=length)
-        for (i, k, ref), g in zip(group, gen, strict=True):
-            if ext[i] < 0 or k < ext[i]:
-                if list(g) == list(ref):
-                    ext[i] = k
-            if i not in first_generation or k < first_generation[i][0]:
-                first_generation[i] = (k, g)
-    train_docs = [e for e, m in zip(tokenizer(corpus.documents, add_special_tokens=False)["input_ids"],
-                                    members, strict=True) if m and e]  # fmt: skip
-    if train_docs and first_generation:
-        index = CorpusIndex(train_docs)
-        for i, (_, g) in first_generation.items():
-            span[i] = index.longest_verbatim_span(np.asarray(g[:suffix_length], dtype=np.int64)).length
-    return ext, span
-
-
-def _total_logprob(model, tokenizer, texts: list[str], batch_size: int = 256) -> np.ndarray:
-    from memlens.lm.model import sequence_logprobs
-
-    lp = sequence_logprobs(model, tokenizer, texts, batch_size=batch_size, truncate=True)
-    return np.nansum(lp.logprobs, axis=1)
-
-
-def _exposure(model, tokenizer, corpus, rows, samples: int, seed: int):
-    from memlens.lm.measures import exposure_exact, exposure_skew_normal
-
-    exposure = np.full(len(rows), np.nan)
-    canary_rows = [(i, r["canary"]) for i, r in enumerate(rows) if r["canary"] is not None]
-    if not canary_rows:
-        return exposure, None
-    method = None
-    by_space: dict = {}
-    for i, c in canary_rows:
-        by_space.setdefault((c.space, c.prefix, c.suffix), []).append((i, c))
-    for (space, prefix, suffix), group in by_space.items():
-        if space.enumerable and space.size <= 10**5:
-            method = "exact"
-            cand = _total_logprob(model, tokenizer, [prefix + s + suffix for s in space.candidates()])
-            for i, c in group:
-                index = int(c.secret.replace("-", ""))
-                exposure[i] = exposure_exact(cand[index], cand)
-        else:
-            method = "skew-normal"
-            rng = np.random.default_rng(np.random.SeedSequence([seed, 0xE4B0]))
-            picks = rng.integers(0, space.size, size=samples)
-            sample = _total_logprob(model, tokenizer, [prefix + space.candidate(int(j)) + suffix for j in picks])
-            own = _total_logprob(model, tokenizer, [c.text for _, c in group])
-            for (i, _), lp in zip(group, own, strict=True):
-                exposure[i] = exposure_skew_normal(lp, sample, space_size=space.size)
-    return exposure, method
-
-
 def _engine(corpus, members, tokenizer, models, out, seed, epochs, width, progress):
     """Counterfactual memorization of every training document from ``models`` small GPT-2s."""
     from memlens.design import halves
@@ -560,17 +484,13 @@ def _engine(corpus, members, tokenizer, models, out, seed, epochs, width, progre
     seeds = model_seeds(seed, models)
     pending = store.pending_shards(shard_size)
     if pending:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from memlens.progress import track
 
-        with Progress(TextColumn("[bold]training[/] {task.description}"), BarColumn(),
-                      TextColumn("{task.completed}/{task.total} models"), TimeElapsedColumn(),
-                      disable=not progress) as bar:  # fmt: skip
-            done = models - sum(stop - start for _, start, stop in pending)
-            task = bar.add_task(f"{models} small LMs", total=models, completed=done)
+        done = models - sum(stop - start for _, start, stop in pending)
+        with track(models, completed=done, description=f"{models} small LMs", enabled=progress) as advance:
 
             def shard(start, stop):
-                return trainer.fit_observe(docs, design.membership[start:stop], seeds[start:stop],
-                                           progress=lambda k: bar.advance(task, k))  # fmt: skip
+                return trainer.fit_observe(docs, design.membership[start:stop], seeds[start:stop], progress=advance)
 
             for (index, start, stop), obs, seconds in InProcess().map(shard, pending):
                 store.write_shard(index, start, stop, obs, seconds)
@@ -582,7 +502,7 @@ def _engine(corpus, members, tokenizer, models, out, seed, epochs, width, progre
     return {"design": design.to_dict(), "trainer": trainer.config(), "measure": "token_accuracy"}, per_doc
 
 
-def _summary(frame, exposure_method) -> dict:
+def _summary(frame, canary_info: dict) -> dict:
     docs = frame[frame.kind == "document"]
     can = frame[frame.kind == "canary"]
     out = {
@@ -595,23 +515,23 @@ def _summary(frame, exposure_method) -> dict:
         "mean_longest_verbatim_span": float(frame.longest_verbatim_span.mean()) if len(frame) else 0.0,
     }
     if len(can):
-        out["exposure_method"] = exposure_method
-        out["exposure_by_repeats"] = {
-            str(int(r)): float(g.exposure.mean()) for r, g in can.groupby("repeats")
-        }
+        out.update(canary_summary(can, canary_info))
     if frame.counterfactual.notna().any():
         out["mean_counterfactual"] = float(docs.counterfactual.mean()) if len(docs) else None
     return out
 
 
-def _mia(frame) -> dict:
-    from memlens.estimate import auc, roc_curve
+def _mia(frame, seed: int = 0) -> dict:
+    """Each score's AUROC on all documents, and its TPR at 0.1% / 1% FPR with the threshold set
+    on a random half of members and held-out documents and measured on the other half."""
+    from memlens.estimate import auc, heldout_tpr_at_fpr, roc_curve
 
     docs = frame[frame.kind == "document"]
     labels = docs.member.to_numpy()
     if labels.all() or not labels.any():
         return {"note": "no held-out documents: membership AUROC needs non-members (train with a holdout)."}
-    result = {"n_members": int(labels.sum()), "n_nonmembers": int((~labels).sum()), "auroc": {}}
+    result = {"n_members": int(labels.sum()), "n_nonmembers": int((~labels).sum()), "auroc": {},
+              "low_fpr": {"method": LOW_FPR_METHOD, "seed": seed, "scores": {}}, "warnings": []}  # fmt: skip
     for name in MIA_SCORES:
         s = docs[name].to_numpy()
         ok = ~np.isnan(s)
@@ -619,4 +539,14 @@ def _mia(frame) -> dict:
             continue
         fpr, tpr, _ = roc_curve(labels[ok], s[ok])
         result["auroc"][name] = round(float(auc(fpr, tpr)), 4)
+        if min(labels[ok].sum(), (~labels[ok]).sum()) >= 2:  # one member and non-member per half
+            low = heldout_tpr_at_fpr(labels[ok], s[ok], seed=seed)
+            low["threshold"] = {k: (v if np.isfinite(v) else None) for k, v in low["threshold"].items()}
+            result["low_fpr"]["scores"][name] = low
+            for level, ok_level in low["resolvable"].items():
+                note = (f"FPR {level} cannot be resolved with {low['n_nonmembers']['evaluation']} "
+                        f"held-out documents per half (at least {round(1 / float(level))} needed); "
+                        "quote the FPR each threshold actually let through, not the target.")  # fmt: skip
+                if not ok_level and not any(w.startswith(f"FPR {level} ") for w in result["warnings"]):
+                    result["warnings"].append(note)
     return result

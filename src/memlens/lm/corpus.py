@@ -6,15 +6,19 @@ documents, 4.1 M characters) and ``pydoc`` (Python's own ``pydoc_data.topics``, 
 help topic). A user's ``.txt`` (documents separated by blank lines) or ``.jsonl`` (one object per
 line with a ``text`` field, optionally an ``id``) load the same way.
 
-Canaries (Carlini et al., "The Secret Sharer", 2019) are Faker-made secrets in a template, each
+Canaries (Carlini et al., "The Secret Sharer", 2019) are Faker-made secrets in templates, each
 inserted ``r`` times as its own document; :class:`Canary` records the ground truth an exposure
-or extraction measure must recover. With ``secret_digits=d`` the secrets are ``d`` random digits,
-a space of ``10**d`` candidates small enough to enumerate for exact exposure.
+or extraction measure must recover. By default each canary is a small PII record of its own
+(:data:`DEFAULT_TEMPLATES`: a name, an address, an e-mail, … then a labelled secret), so each has
+its own prefix and greedy decoding can extract each one. With ``secret_digits=d`` the secrets
+are ``d`` random digits, a space of ``10**d`` candidates small enough to enumerate for exact
+exposure.
 """
 
 from __future__ import annotations
 
 import json
+import string
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,7 +31,23 @@ from memlens.errors import DataError
 #: convention); padding has its own id, so a real end-of-text is never mistaken for padding
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
+#: the single shared template of the first canaries (kept for checkpoints recorded with it)
 DEFAULT_TEMPLATE = "my social security number is {secret}"
+#: per-canary PII records, cycled over the canaries: each filled with its own Faker fields, so
+#: every canary has its own prefix; the words between the last field and the secret (the label,
+#: e.g. "door code") are the bare template shared by the canaries of one template. Short, so that
+#: a canary fits the small contexts of the models trained here.
+DEFAULT_TEMPLATES = (
+    "{name}, SSN {secret}",
+    "{first_name}, PIN {secret}",
+    "{email} code {secret}",
+    "{city} office, door code {secret}",
+    "Dear {first_name}, your card ends in {secret}",
+)
+#: the Faker fields a canary template may use besides {secret}
+TEMPLATE_FIELDS = (
+    "name", "first_name", "email", "city", "street_address", "company", "job", "date_of_birth",
+)  # fmt: skip
 DEFAULT_REPEATS = (1, 2, 4, 8, 16, 32)
 
 
@@ -60,6 +80,14 @@ class SecretSpace:
         digits = f"{i:0{self.n_digits}d}"
         return f"{digits[:3]}-{digits[3:5]}-{digits[5:]}" if self.kind == "ssn" else digits
 
+    def index(self, secret: str) -> int:
+        """The position of ``secret`` among :meth:`candidates` (inverse of :meth:`candidate`).
+
+        >>> SecretSpace("ssn", 9).index("012-34-5678")
+        12345678
+        """
+        return int(secret.replace("-", ""))
+
     def candidates(self) -> Iterator[str]:
         """Every candidate in order; refuses spaces too large to enumerate."""
         if not self.enumerable:
@@ -75,7 +103,8 @@ class Canary:
     """Ground truth for one planted secret: what was inserted, how often, and where.
 
     ``text = prefix + secret + suffix``; ``document_indices`` are its copies' positions in
-    :attr:`Corpus.documents` (``len(document_indices) == repeats``).
+    :attr:`Corpus.documents` (``len(document_indices) == repeats``). ``template`` is the
+    template it was filled from (Faker fields still as ``{name}``, …).
     """
 
     text: str
@@ -85,6 +114,13 @@ class Canary:
     repeats: int
     document_indices: tuple[int, ...]
     space: SecretSpace
+    template: str = ""
+
+    @property
+    def bare_prefix(self) -> str:
+        """The prompt an attacker who knows only the template would use: the template's words
+        between its last Faker field and the secret (the whole prefix when it has no field)."""
+        return bare_prompt(self.template) if self.template else self.prefix.rstrip()
 
 
 @dataclass(frozen=True)
@@ -283,33 +319,85 @@ def load_corpus(name_or_path: str) -> Corpus:
 # --- canaries ------------------------------------------------------------------------------
 
 
+def _template_fields(template: str) -> list[str]:
+    """The replacement fields of ``template`` in order, ``secret`` included."""
+    try:
+        return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as e:
+        raise DataError(
+            f"The canary template {template!r} is not a valid format string ({e})."
+        ) from None
+
+
+def _fake_field(fake, name: str) -> str:
+    """One Faker value for a template field; dates from a fixed range (Faker's date_of_birth
+    counts back from today, so the same seed would give other canaries next year)."""
+    if name == "date_of_birth":
+        import datetime
+
+        return fake.date_between_dates(
+            datetime.date(1940, 1, 1), datetime.date(2005, 12, 31)
+        ).isoformat()
+    return str(getattr(fake, name)())
+
+
+def bare_prompt(template: str) -> str:
+    """The words of ``template`` between its last Faker field and ``{secret}``: the prompt shared
+    by every canary of the template (the whole text before ``{secret}`` when it has no field).
+
+    >>> bare_prompt("Employee {name}, {job} at {company}, door code {secret}")
+    'door code'
+    >>> bare_prompt("my social security number is {secret}")
+    'my social security number is'
+    """
+    head = template.split("{secret}")[0]
+    if "}" in head:
+        head = head[head.rindex("}") + 1 :].lstrip(" ,.;:-<>()")
+    return head.rstrip()
+
+
 def insert_canaries(
     corpus: Corpus,
     *,
     n_canaries: int,
     repeats: Sequence[int] = DEFAULT_REPEATS,
-    template: str = DEFAULT_TEMPLATE,
+    template: str | Sequence[str] = DEFAULT_TEMPLATES,
     secret_digits: int | None = None,
     seed: int = 0,
 ) -> Corpus:
     """Append ``n_canaries`` secrets, canary ``k`` inserted ``repeats[k % len(repeats)]`` times.
 
-    Each copy is its own document (id ``canary-K/J``), appended after the corpus so existing
-    document indices do not move (training shuffles). Secrets are made by a Faker seeded with
-    ``seed``: US social security numbers by default, or ``secret_digits`` random digits, an
-    enumerable space for exact exposure. Secrets are distinct. Returns a new corpus whose
-    ``canaries`` hold the ground truth.
+    Canary ``k`` fills template ``k % len(templates)`` (``template`` is one string or several):
+    its Faker fields (:data:`TEMPLATE_FIELDS`, e.g. ``{name}``) get values of its own, so two
+    canaries never share a prefix unless the template has no field. Each copy is its own document
+    (id ``canary-K/J``), appended after the corpus so existing document indices do not move
+    (training shuffles). Secrets are made by a Faker seeded with ``seed``: US social security
+    numbers by default, or ``secret_digits`` random digits, an enumerable space for exact
+    exposure. Secrets are distinct. Returns a new corpus whose ``canaries`` hold the ground truth.
 
     >>> c = insert_canaries(Corpus("toy", ["x"]), n_canaries=2, repeats=(1, 3), secret_digits=4, seed=0)
     >>> len(c), [k.repeats for k in c.canaries], c.canaries[1].document_indices
     (5, [1, 3], (2, 3, 4))
     >>> c.canaries[0].text == c.canaries[0].prefix + c.canaries[0].secret
     True
+    >>> c.canaries[0].prefix != c.canaries[1].prefix, c.canaries[1].bare_prefix
+    (True, 'PIN')
     """
-    if template.count("{secret}") != 1:
-        raise DataError(
-            f"The canary template must contain '{{secret}}' exactly once; got {template!r}."
-        )
+    templates = (template,) if isinstance(template, str) else tuple(template)
+    if not templates:
+        raise DataError("Give at least one canary template.")
+    for t in templates:
+        fields = _template_fields(t) if isinstance(t, str) else []
+        if not isinstance(t, str) or fields.count("secret") != 1:
+            raise DataError(
+                f"The canary template must contain '{{secret}}' exactly once; got {t!r}."
+            )
+        unknown = sorted(set(fields) - {"secret", *TEMPLATE_FIELDS})
+        if unknown:
+            raise DataError(
+                f"The canary template {t!r} uses unknown fields {', '.join(unknown)}; a template "
+                f"may use {{secret}} and the Faker fields {', '.join(TEMPLATE_FIELDS)}."
+            )
     if n_canaries < 1:
         raise DataError(f"n_canaries must be >= 1; got {n_canaries}.")
     if not repeats or min(repeats) < 1:
@@ -327,11 +415,23 @@ def insert_canaries(
         raise DataError("Canaries need faker: `pip install memlens[lm]`.") from None
     fake = Faker("en_US")
     fake.seed_instance(seed)
-    prefix, suffix = template.split("{secret}")
     documents, ids = list(corpus.documents), list(corpus.ids)
-    canaries, seen = list(corpus.canaries), set()
+    canaries = list(corpus.canaries)
+    seen = {c.secret for c in canaries}
+    prefixes = {c.prefix for c in canaries}
     start = len(corpus.canaries)
     for k in range(n_canaries):
+        template_k = templates[k % len(templates)]
+        head, suffix = template_k.split("{secret}")
+        fields = list(
+            dict.fromkeys(_template_fields(head))
+        )  # in order: a set's order varies by run
+        prefix = head
+        for _ in range(100):  # fresh Faker values until the prefix is new (fieldless: as is)
+            prefix = head.format(**{f: _fake_field(fake, f) for f in fields})
+            if not fields or prefix not in prefixes:
+                break
+        prefixes.add(prefix)
         secret = None
         while secret is None or secret in seen:
             secret = fake.ssn() if secret_digits is None else fake.numerify("#" * secret_digits)
@@ -341,7 +441,7 @@ def insert_canaries(
         indices = tuple(range(len(documents), len(documents) + r))
         documents += [text] * r
         ids += [f"canary-{start + k}/{j}" for j in range(r)]
-        canaries.append(Canary(text, secret, prefix, suffix, r, indices, space))
+        canaries.append(Canary(text, secret, prefix, suffix, r, indices, space, template_k))
     return replace(corpus, documents=documents, ids=ids, canaries=tuple(canaries))
 
 

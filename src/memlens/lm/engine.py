@@ -144,7 +144,7 @@ class LMTrainer:
             train_lm(
                 model, self.tokenizer, list(documents), epochs=self.epochs,
                 batch_size=self.batch_size, lr=self.lr, seq_len=self.seq_len or self.n_positions,
-                seed=seed,
+                seed=seed, progress=progress,
             )  # fmt: skip
         return model
 

@@ -92,6 +92,25 @@ def greedy_continuations(
     return out
 
 
+def _new_cache(model):
+    """An empty ``DynamicCache`` for ``model`` and the name of the forward argument that takes it.
+
+    The cache object is the API transformers supports from 4.52 on (GPT-2 took only tuples before);
+    transformers 5 renamed the argument from ``past_key_values`` to ``cache`` (the old name warns,
+    and goes in 5.40). Given the model's config (4.56 on), the cache lays out its layers as the
+    model needs (e.g. sliding-window layers).
+    """
+    import inspect
+
+    from transformers import DynamicCache
+
+    takes = inspect.signature(model.forward).parameters
+    kwarg = "cache" if "cache" in takes else "past_key_values"
+    if "config" in inspect.signature(DynamicCache).parameters:
+        return DynamicCache(config=model.config), kwarg
+    return DynamicCache(), kwarg
+
+
 def _greedy_batch(model, ids, mask, n_new: int, processor=None):
     """(B, P) left-padded ids and mask -> (B, n_new) greedy tokens, with the KV cache."""
     import torch
@@ -102,10 +121,12 @@ def _greedy_batch(model, ids, mask, n_new: int, processor=None):
         return logits.argmax(-1)
 
     positions = (mask.cumsum(-1) - 1).clamp_min(0)  # (B, P): real tokens count from 0
+    cache, cache_kwarg = _new_cache(model)  # filled in place by every forward below
     result = model(
-        input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1
-    )  # logits of the last position only: (B, 1, V)
-    past = result.past_key_values
+        input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+        logits_to_keep=1, **{cache_kwarg: cache},
+    )  # fmt: skip
+    # logits of the last position only: (B, 1, V)
     token = pick(result.logits[:, -1], ids)  # (B,)
     tokens = [token]
     position = positions[:, -1:]  # (B, 1)
@@ -115,9 +136,8 @@ def _greedy_batch(model, ids, mask, n_new: int, processor=None):
         position = position + 1
         result = model(
             input_ids=token[:, None], attention_mask=mask, position_ids=position,
-            past_key_values=past, use_cache=True, logits_to_keep=1,
+            use_cache=True, logits_to_keep=1, **{cache_kwarg: cache},
         )  # fmt: skip
-        past = result.past_key_values
         so_far = None if processor is None else torch.cat([ids, torch.stack(tokens, 1)], 1)
         token = pick(result.logits[:, -1], so_far)
         tokens.append(token)

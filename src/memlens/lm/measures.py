@@ -43,6 +43,7 @@ __all__ = [
     "counterfactual_memorization",
     "edit_distance",
     "edit_similarity",
+    "exposure_chance",
     "exposure_exact",
     "exposure_skew_normal",
     "extractable",
@@ -756,7 +757,30 @@ def _as_space(x, *, name: str) -> np.ndarray:
     return arr
 
 
-def exposure_exact(canary_logprob, candidate_logprobs):
+def _drop(space: np.ndarray, exclude) -> np.ndarray:
+    """``space`` without the positions in ``exclude`` ((|R|,) bool mask or int indices)."""
+    if exclude is None:
+        return space
+    ex = np.asarray(exclude)
+    keep = np.ones(space.size, dtype=bool)
+    if ex.dtype == np.bool_:
+        if ex.shape != space.shape:
+            raise ValueError(f"exclude as a mask must have shape {space.shape}, got {ex.shape}")
+        keep = ~ex
+    elif ex.size:
+        if ex.dtype.kind not in "iu" or ex.ndim != 1:
+            raise ValueError("exclude must be a bool mask or a 1-D array of candidate indices")
+        if ex.min() < 0 or ex.max() >= space.size:
+            raise ValueError(
+                f"exclude indices must lie in [0, {space.size}), got {ex.min()}..{ex.max()}"
+            )
+        keep[ex] = False
+    if not keep.any():
+        raise ValueError("exclude leaves no candidates to rank against")
+    return space[keep]
+
+
+def exposure_exact(canary_logprob, candidate_logprobs, *, exclude=None):
     """Exposure of a canary by exact rank over the whole secret space (bits).
 
     Carlini et al., "The Secret Sharer" (USENIX Sec 2019): ``exposure = log2 |R| - log2 rank``,
@@ -765,11 +789,21 @@ def exposure_exact(canary_logprob, candidate_logprobs):
     the canary**: ``rank = #{r in R : log p(r) >= log p(canary)}``, so a model indifferent
     between all candidates has exposure 0, not log2 |R|.
 
+    **The other inserted canaries are not the null.** When several canaries share a secret
+    space, each one's secret was also trained on, so it may outrank the canary for reasons that
+    are not this canary's memorization. TF Privacy's secret sharer (``exposures.py``) ranks each
+    canary only against references that were never inserted; here ``exclude`` names the other
+    canaries' positions in ``candidate_logprobs``, and R becomes the space minus them (the canary
+    stays in). TF Privacy divides by the reference count without the canary (log2 |R| - 1
+    candidates); the difference is log2(|R| / (|R| - 1)) bits, 1.4e-4 at |R| = 10^4.
+
     Args:
         canary_logprob: scalar or (C,) log-probability of the canary(ies) (full secret or the
             whole templated sentence, as long as candidates are scored the same way).
         candidate_logprobs: (|R|,) log-probabilities of every candidate of the secret space,
             the canary included (score both in the same pass so the values agree exactly).
+        exclude: None, a (|R|,) bool mask, or int indices of candidates left out of the ranking
+            (the other inserted canaries' secrets); never the canary's own position.
 
     Returns:
         float for a scalar canary, else (C,) float.
@@ -779,9 +813,12 @@ def exposure_exact(canary_logprob, candidate_logprobs):
         2.0
         >>> exposure_exact([-1.0, -3.0], [-1.0, -2.0, -3.0, -4.0]).round(4).tolist()  # ranks 1, 3
         [2.0, 0.415]
+        >>> round(exposure_exact(-3.0, [-1.0, -2.0, -3.0, -4.0], exclude=[0]), 4)  # rank 2 of 3
+        0.585
     """
     canary, scalar = _as_canary(canary_logprob)
-    space = np.sort(_as_space(candidate_logprobs, name="candidate_logprobs"))  # ascending
+    space = _drop(_as_space(candidate_logprobs, name="candidate_logprobs"), exclude)
+    space = np.sort(space)  # ascending
     rank = space.size - np.searchsorted(space, canary, side="left")  # count of >= canary
     if (rank == 0).any():
         raise ValueError(
@@ -808,7 +845,9 @@ def exposure_skew_normal(canary_logprob, sampled_logprobs, *, space_size: int):
     Args:
         canary_logprob: scalar or (C,) log-probability of the canary(ies).
         sampled_logprobs: (S,) log-probabilities of candidates sampled uniformly from R, scored
-            like the canary; S >= 10 and not all equal.
+            like the canary; S >= 10 and not all equal. By the reference convention (see
+            :func:`exposure_exact`) R excludes the other inserted canaries: sample from the space
+            without them, and give their number's complement as ``space_size``.
         space_size: |R|, an integer >= 2.
 
     Returns:
@@ -841,6 +880,25 @@ def exposure_skew_normal(canary_logprob, sampled_logprobs, *, space_size: int):
     log_rank = np.logaddexp(0.0, math.log(space_size - 1) + log_q) / math.log(2.0)
     exposure = np.clip(math.log2(space_size) - log_rank, 0.0, math.log2(space_size))
     return float(exposure[0]) if scalar else exposure
+
+
+def exposure_chance(space_size: int) -> float:
+    """Mean exposure (bits) of a canary whose rank is uniform on 1..|R|: a model that knows nothing.
+
+    ``log2 |R| - mean(log2 k, k = 1..|R|) = log2 |R| - log2(|R|!) / |R|``, which tends to
+    ``log2 e`` ≈ 1.443 bits as |R| grows. The yardstick for a tokenizer-only control.
+
+    >>> round(exposure_chance(2), 4), round(exposure_chance(10**4), 3)
+    (0.5, 1.442)
+    """
+    if (
+        isinstance(space_size, bool)
+        or not isinstance(space_size, (int, np.integer))
+        or space_size < 1
+    ):
+        raise ValueError(f"space_size must be an integer >= 1 (|R|), got {space_size!r}")
+    n = int(space_size)
+    return float(math.log2(n) - math.lgamma(n + 1) / (n * math.log(2.0)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ def write_report(run) -> Path:
         return write_lm_report(where)
     if not isinstance(run, Run):
         run = Run.open(run)
+    run.store.verify()  # a report vouches for the whole run: every file is hashed first
     text = build(run)
     target = Path(run.path) / "report.html"
     with atomic_path(target, ".html") as tmp:

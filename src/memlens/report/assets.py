@@ -95,7 +95,11 @@ table.scores th.sorted-asc::after { content: " \\25B2"; font-size: 9px; }
 table.scores td { padding: 3px 7px; border-bottom: 1px solid #edf2f7; text-align: right; white-space: nowrap; }
 table.scores td.str, table.scores th.str, table.scores td.label, table.scores th.label { text-align: left; }
 table.scores tr.planted td { background: #fff8f1; }
-table.scores.lm td.str { white-space: normal; min-width: 22em; max-width: 40em; overflow-wrap: anywhere; }
+/* the language-model table: score headers stand upright and the text column (last) wraps, so all of it fits 1280 px */
+table.scores.lm th:not(.str) { writing-mode: vertical-rl; transform: rotate(180deg); text-align: left; vertical-align: bottom; padding: 7px 4px; }
+table.scores.lm th.str { vertical-align: bottom; }
+table.scores.lm td { padding: 3px 5px; }
+table.scores.lm td.str:last-child { white-space: normal; min-width: 16em; max-width: 32em; overflow-wrap: anywhere; }
 table.scores td.strong { color: var(--warn); font-weight: 600; }
 .hint { font-size: 13px; color: var(--faint); }
 footer { margin-top: 48px; color: var(--faint); font-size: 12.5px; }

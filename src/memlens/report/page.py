@@ -84,6 +84,7 @@ class Facts:
     scores: object  # pandas DataFrame
     mia: dict
     classes: list[str]
+    curve: dict | None = None  # training_curve.json: the attacks at each evaluation, when recorded
 
     @property
     def config(self) -> dict:
@@ -345,6 +346,7 @@ def attack_table(f: Facts) -> str:
             cells.append(
                 f"<td>{pct(tpr)}"
                 + (f'<br><span class="ci">{pct(ci[0])} – {pct(ci[1])}</span>' if ci else "")
+                + _target_spread(m, k)
                 + "</td>"
             )
         members = f"{m.get('n_members', 0):,} / {m.get('n_nonmembers', 0):,}"
@@ -357,8 +359,19 @@ def attack_table(f: Facts) -> str:
     targets = f.mia.get("targets")
     how = ""
     if targets is not None:
+        methods = {m.get("tpr_ci_method") for m in attacks.values() if isinstance(m, dict) and "auc" in m}
+        if methods == {"bootstrap"}:
+            interval = ("its 95% interval from a bootstrap over examples and target models together (every "
+                        "example is scored under every target and the targets share shadows, so the pooled "
+                        "pairs are not independent); below it, the range of the targets' own TPRs (– where "
+                        "one target alone has too few non-members for that FPR)")
+        elif methods == {"clopper-pearson"}:
+            interval = "its exact 95% (Clopper–Pearson) interval"
+        else:  # a mia.json written before the intervals respected the pooling
+            interval = ("its 95% Clopper–Pearson interval over the pooled pairs, which treats them as "
+                        "independent and so is too narrow")
         how = (f"{_count(len(targets), 'target model')} attacked in turn, {f.mia.get('n_shadows', '?')} shadow "
-               f"models each; under each TPR, its exact 95% (Clopper–Pearson) interval. ")  # fmt: skip
+               f"models each; under each TPR, {interval}. ")  # fmt: skip
     return (
         f'<h3>Attacks</h3><table class="small"><thead><tr><th>attack</th><th>AUC</th>{head}'
         f"<th>members / non-members</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -366,13 +379,43 @@ def attack_table(f: Facts) -> str:
     )
 
 
+def _target_spread(m: dict, key: str) -> str:
+    """'targets a – b': the range of the per-target TPRs at one FPR, when there are several."""
+    per_target = m.get("per_target") if isinstance(m.get("per_target"), dict) else {}
+    values = per_target.get("tpr_at_fpr", {}).get(key) or []
+    spread = per_target.get("spread", {}).get(key) or {}
+    if len(values) < 2 or not spread:
+        return ""
+    if not per_target.get("resolved", {}).get(key, True):
+        return '<br><span class="ci" title="a target alone has too few non-members">targets –</span>'
+    return f'<br><span class="ci">targets {pct(spread.get("min"))} – {pct(spread.get("max"))}</span>'
+
+
 def _sentence(text) -> str:
     text = str(text or "").strip()
     return (text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")) if text else ""
 
 
+def _precision_words(f: Facts) -> str:
+    """What the models trained in and why (``run.json``'s ``precision``), '' for scikit-learn."""
+    from memlens.train.precision import describe
+
+    choice = f.manifest.get("precision")
+    if isinstance(choice, dict):
+        return describe(choice)
+    return str(f.config.get("trainer", {}).get("precision", ""))  # a run from before the record
+
+
+def _device_words(f: Facts) -> str:
+    """Where the models trained (``run.json``'s ``devices``), '' when not recorded."""
+    from memlens.train.device import describe
+
+    return describe(f.manifest.get("devices"))
+
+
 def config_summary(f: Facts) -> str:
     d, c = f.dataset, f.config
+    precision = _precision_words(f)
     items = [
         ("dataset", f'<span class="mono">{esc(d.get("name", "?"))}</span>'),
         ("examples", esc(f.data_words())),
@@ -382,6 +425,8 @@ def config_summary(f: Facts) -> str:
             f"<code>{esc(c.get('design', {}).get('spec', '?'))}</code>, {esc(c.get('design', {}).get('n_models', '?'))} models",
         ),
         ("trainer", esc(f.trainer_words())),
+        *([("precision", esc(precision))] if precision else []),
+        *([("device", esc(devices))] if (devices := _device_words(f)) else []),
         ("training time", esc(duration(f.manifest.get("training_seconds")))),
         ("seed", esc(c.get("seed", "?"))),
         ("created", esc(f.manifest.get("created", "?"))),
@@ -470,6 +515,16 @@ def plots_section(f: Facts) -> Section:
             "Mean memorization of the examples given each label, with how many are strongly memorized.",
             "classes with atypical, ambiguous or mislabeled examples rank high; error bars are ±1 standard error.",
             "bar chart of mean memorization per class",
+        ))  # fmt: skip
+    if f.curve and f.curve.get("attacks"):
+        figs.append(_figure(
+            plots.privacy_over_training(f.curve), "Membership leakage over training",
+            "The attacks of the table above, repeated on the models as they were at each evaluation "
+            "during training (recorded by the training-loop callback).",
+            "a curve that climbs with the epochs means the models leak more the longer they fit their "
+            "training data; the dashed lines are chance. Stopping earlier, where the curve is still "
+            "low, trades some accuracy for privacy.",
+            "line charts of attack AUC and TPR at low FPR against training epoch",
         ))  # fmt: skip
     return Section("plots", "Plots", f'<div class="plots">{"".join(figs)}</div>')
 
@@ -686,25 +741,13 @@ def render(f: Facts, data, problem: str | None, run_path: str) -> str:
 
 def build(run) -> str:
     """The whole page for a finished :class:`memlens.Run`, as a string."""
-    import json
-
-    from memlens.errors import RunStoreError
-
     path = run.path
-    if not (path / "scores.parquet").exists():
-        raise RunStoreError(
-            f"{path} has no scores.parquet: the audit did not finish. Re-run its `memlens audit` "
-            "command (it resumes), then write the report."
-        )
-    try:
-        mia = json.loads((path / "mia.json").read_text())
-    except FileNotFoundError:
-        mia = {"attacks": {}, "note": "mia.json is missing from the run."}
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        mia = {"attacks": {}, "note": f"mia.json is damaged ({e})."}
+    mia = run.mia  # both verified against their checksums; a damaged one says how to rebuild it
     manifest = run.store.manifest
     classes = [str(c) for c in manifest.get("config", {}).get("dataset", {}).get("classes", [])]
     facts = Facts(manifest, run.scores, mia if isinstance(mia, dict) else {"attacks": {}}, classes)
+    if "training_curve.json" in manifest.get("files", {}):
+        facts.curve = run.store.read_json("training_curve.json")
     data, problem = _load_data(run, len(facts.scores))
     if not facts.classes and data is not None:
         facts.classes = list(data.classes)

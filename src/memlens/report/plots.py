@@ -254,3 +254,46 @@ def per_class(memorization, labels, class_names, *, threshold: float = 0.5, limi
 def _short(name: str, n: int = 28) -> str:
     name = " ".join(str(name).split())
     return name if len(name) <= n else name[: n - 1] + "…"
+
+
+def privacy_over_training(curve: dict) -> str:
+    """Each attack's AUC (left) and TPR at the lowest FPR level (right) at every evaluation.
+
+    Args:
+        curve: ``training_curve.json``: ``{"epoch": [S], "attacks": {name: {"auc": [S],
+            "tpr_at_fpr": {key: [S]}}}}`` (see :mod:`memlens.estimate.over_training`).
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.2, 3.2), dpi=DPI)
+    left, right = fig.subplots(1, 2)
+    attacks = curve.get("attacks", {})
+    epochs = np.asarray(curve.get("epoch") or [], dtype=np.float64)
+    levels = sorted({k for m in attacks.values() for k in m.get("tpr_at_fpr", {})}, key=float)
+    level = levels[0] if levels else None
+    for i, (name, m) in enumerate(attacks.items()):
+        auc = np.asarray(m["auc"], dtype=np.float64)
+        x = epochs if len(epochs) == len(auc) else np.arange(1, len(auc) + 1)
+        color = ATTACK_COLORS[i % len(ATTACK_COLORS)]
+        left.plot(x, auc, color=color, marker="o", markersize=3, linewidth=1.6, label=name)
+        if level is not None and level in m.get("tpr_at_fpr", {}):
+            tpr = np.asarray(m["tpr_at_fpr"][level], dtype=np.float64)
+            right.plot(x, np.maximum(tpr, 1e-4), color=color, marker="o", markersize=3, linewidth=1.6)
+    left.axhline(0.5, color="#718096", linestyle="--", linewidth=1.0, label="chance")
+    left.set_ylim(0.45, 1.0)
+    left.set_ylabel("AUC")
+    if level is not None:
+        right.axhline(float(level), color="#718096", linestyle="--", linewidth=1.0)
+        right.set_yscale("log")
+        right.set_ylabel(f"TPR at {float(level) * 100:g}% FPR (log)")
+    for ax in (left, right):
+        ax.grid(True, color=GRID, linewidth=0.8)
+        ax.set_axisbelow(True)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        ax.tick_params(colors=INK, labelsize=8.5)
+        ax.set_xlabel("epoch" if len(epochs) else "evaluation", color=INK)
+        ax.yaxis.label.set_color(INK)
+    _legend(left, loc="lower right")
+    fig.tight_layout()
+    return _png_uri(fig)

@@ -7,6 +7,7 @@ classifier with ``fit`` and ``predict_proba``, cloned per model.
 
 from memlens.train.base import Trainer, model_seeds
 from memlens.train.ensemble import Ensemble
+from memlens.train.function import Function
 from memlens.train.sklearn import Sklearn, parse_model
 
-__all__ = ["Ensemble", "Sklearn", "Trainer", "model_seeds", "parse_model"]
+__all__ = ["Ensemble", "Function", "Sklearn", "Trainer", "model_seeds", "parse_model"]

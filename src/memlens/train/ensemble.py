@@ -36,7 +36,12 @@ class Ensemble:
         batch_size: Examples per step, per model.
         optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9).
         lr, weight_decay: Optimizer settings (L2 weight decay).
-        precision: ``"float32"`` or ``"bfloat16"`` (autocast; fast on CPUs with AMX).
+        precision: ``"float32"``, ``"bfloat16"`` (autocast, fp32 master weights; fast only on
+            CPUs with AMX or AVX512-BF16) or ``"auto"`` (bf16 where this CPU runs it faster, see
+            :mod:`memlens.train.precision`; resolved once, by :meth:`resolve_precision`).
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (a CUDA GPU when torch sees one; see
+            :mod:`memlens.train.device`). Not part of :meth:`config`: it changes the speed, not
+            the experiment, so a run may be resumed on other hardware; the run records it.
         eval_batch: Examples per forward pass when observing.
         proxies: One-model memorization proxies to record during training (see
             :mod:`memlens.train.proxies`): ``"curvature"``, ``"self-influence"``,
@@ -68,10 +73,12 @@ class Ensemble:
     proxy_every: int | None = None
     curvature_vectors: int = 10
     curvature_step: float = 1e-3
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         from memlens.train import proxies
 
+        _check_settings(self)  # before anything divides by them or trains with them
         self.proxies = tuple(sorted(set(self.proxies)))
         if self.proxies and self.proxy_every is None:
             self.proxy_every = max(1, self.epochs // 10)
@@ -81,23 +88,56 @@ class Ensemble:
             raise MemlensError(f"Unknown ensemble model '{self.model}'; use one of {', '.join(MODELS)}.")
         if self.optimizer not in ("adam", "sgd"):
             raise MemlensError(f"Unknown optimizer '{self.optimizer}'; use adam or sgd.")
-        if self.precision not in ("float32", "bfloat16"):
-            raise MemlensError(f"Unknown precision '{self.precision}'; use float32 or bfloat16.")
-        for name in ("width", "epochs", "batch_size", "eval_batch"):
-            if getattr(self, name) < 1:
-                raise MemlensError(f"Ensemble {name} must be at least 1; got {getattr(self, name)}.")
+        from memlens.train.precision import check_request
+
+        check_request(self.precision)
+        self._precision_choice: dict | None = None  # not a field: what "auto" became, not config
+        from memlens.train import device
+
+        device.check_request(self.device)
+        self._device_choice: dict | None = None
 
     @property
     def units_per_model(self) -> int:
         return self.epochs
 
     def config(self) -> dict:
-        return {"trainer": "ensemble", **asdict(self)}
+        """The trainer's part of the run's identity: every field but ``device`` (hardware only)."""
+        return {"trainer": "ensemble", **{k: v for k, v in asdict(self).items() if k != "device"}}
+
+    def resolve_device(self) -> dict:
+        """Where this trainer runs (``cpu`` or ``cuda``) and why; resolved once per trainer."""
+        from memlens.train import device
+
+        if self._device_choice is None:
+            self._device_choice = device.resolve(self.device)
+        return self._device_choice
+
+    def resolve_precision(self, stored: dict | None = None) -> dict:
+        """What ``precision`` means on this run: float32 or bfloat16, with the reason (a dict).
+
+        ``stored`` is the choice recorded when the run was created; a resumed run reuses it, so
+        all its models train in one precision whichever machine resumes it. Otherwise ``auto`` is
+        resolved here once (see :func:`memlens.train.precision.choose`) and kept.
+        """
+        from memlens.train.precision import PRECISIONS, choose
+
+        if stored and stored.get("requested") == self.precision and stored.get("precision") in PRECISIONS:
+            self._precision_choice = {**stored, "source": "run"}
+        elif self._precision_choice is None:
+            self._precision_choice = choose(self.precision)
+        return self._precision_choice
+
+    def _bf16(self) -> bool:
+        return self.resolve_precision()["precision"] == "bfloat16"
 
     # --- the network, as functions of stacked parameters -------------------------------------
 
-    def _init(self, n_features: int, n_classes: int, image_shape, seeds) -> list:
-        """Stacked parameters, model m initialised from its own seed (PyTorch's default init)."""
+    def _init(self, n_features: int, n_classes: int, image_shape, seeds, device="cpu") -> list:
+        """Stacked parameters, model m initialised from its own seed (PyTorch's default init).
+
+        Drawn on the CPU whatever ``device`` is, so a model starts from the same weights there.
+        """
         import torch
 
         shapes = self._shapes(n_features, n_classes, image_shape)
@@ -116,7 +156,7 @@ class Ensemble:
             torch.cat(ps) if i < n_conv else torch.stack(ps)
             for i, ps in enumerate(zip(*per_model, strict=True))
         ]
-        return [p.requires_grad_() for p in stacked]
+        return [p.to(device).requires_grad_() for p in stacked]
 
     def _shapes(self, d: int, c: int, image_shape) -> list[tuple[tuple[int, ...], int]]:
         w = self.width
@@ -187,9 +227,10 @@ class Ensemble:
         if (counts == 0).any():
             raise MemlensError("A model in this design has no training examples.")
         mean, std = _standardizer(data.X)
-        X = torch.from_numpy((data.X - mean) / std)
-        y = torch.from_numpy(data.y)
-        params = self._init(X.shape[1], data.n_classes, data.image_shape, seeds)
+        device = torch.device(self.resolve_device()["device"])
+        X = torch.from_numpy((data.X - mean) / std).to(device)
+        y = torch.from_numpy(data.y).to(device)
+        params = self._init(X.shape[1], data.n_classes, data.image_shape, seeds, device)
         from memlens.train.optim import StackedOptimizer
 
         opt = StackedOptimizer(params, m, kind=self.optimizer, lr=self.lr, weight_decay=self.weight_decay)
@@ -199,7 +240,7 @@ class Ensemble:
         members = [np.flatnonzero(row) for row in membership]
         B = min(self.batch_size, int(counts.max()))
         steps = math.ceil(counts.max() / B)
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=self._bf16())
         tracker = None
         if self.proxies:
             from memlens.train.proxies import ProxyTracker
@@ -214,7 +255,7 @@ class Ensemble:
             for j in range(m):
                 idx[j, : counts[j]] = rngs[j].permutation(members[j])
                 weight[j, : counts[j]] = 1.0
-            idx_t, weight_t = torch.from_numpy(idx), torch.from_numpy(weight)
+            idx_t, weight_t = torch.from_numpy(idx).to(device), torch.from_numpy(weight).to(device)
             for s in range(steps):
                 bi, bw = idx_t[:, s * B : (s + 1) * B], weight_t[:, s * B : (s + 1) * B]
                 with autocast:
@@ -233,20 +274,21 @@ class Ensemble:
             if tracker is not None:
                 out.update(tracker.results())
             if data.has_test:
-                X_test = torch.from_numpy((data.X_test - mean) / std)
+                X_test = torch.from_numpy((data.X_test - mean) / std).to(device)
                 test = self._observe(params, X_test, data.y_test, data.image_shape, probabilities=False)
                 out.update({f"test_{k}": v for k, v in test.items()})
+        _check_converged(out["loss"], self)  # before the shard is returned and saved
         return out
 
     def _observe(self, params, X, y, image_shape, probabilities=True):
         import torch
 
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
+        autocast = torch.autocast(X.device.type, dtype=torch.bfloat16, enabled=self._bf16())
         chunks = []
         for start in range(0, len(X), self.eval_batch):
             with autocast:
                 chunks.append(self._forward(params, X[start : start + self.eval_batch], image_shape, True).float())
-        logits = torch.cat(chunks, dim=1).numpy()
+        logits = torch.cat(chunks, dim=1).cpu().numpy()
         return observe.from_logits(logits, y, probabilities=probabilities)
 
 
@@ -261,6 +303,45 @@ def auto_epochs(examples_per_model: int, batch_size: int, *, min_steps: int = 50
     """
     steps = math.ceil(examples_per_model / min(batch_size, examples_per_model))
     return max(min_epochs, math.ceil(min_steps / steps))
+
+
+def _check_settings(trainer: Ensemble) -> None:
+    """Refuse settings that cannot train, naming the CLI option and the value."""
+    import numbers
+
+    def called(name: str) -> str:  # "lr (--lr)": the attribute, and the CLI option when there is one
+        flag = name.replace("_", "-")
+        return f"{name} (--{flag})" if name in ("width", "epochs", "batch_size", "lr", "weight_decay") else name
+
+    for name in ("width", "epochs", "batch_size", "eval_batch", "curvature_vectors"):
+        value = getattr(trainer, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise MemlensError(f"Ensemble {called(name)} must be a whole number >= 1; got {value!r}.")
+    if trainer.proxy_every is not None and (not isinstance(trainer.proxy_every, numbers.Integral) or trainer.proxy_every < 1):
+        raise MemlensError(f"Ensemble proxy_every must be a whole number >= 1; got {trainer.proxy_every!r}.")
+    for name, low, closed in (("lr", 0.0, False), ("weight_decay", 0.0, True), ("curvature_step", 0.0, False)):
+        value = getattr(trainer, name)
+        ok = isinstance(value, numbers.Real) and math.isfinite(value) and (value >= low if closed else value > low)
+        if not ok:
+            raise MemlensError(
+                f"Ensemble {called(name)} must be a finite number "
+                f"{'>=' if closed else '>'} {low:g}; got {value!r}."
+            )
+
+
+def _check_converged(loss: np.ndarray, trainer: Ensemble) -> None:
+    """Refuse observations of models whose training diverged (NaN or infinite loss).
+
+    Saved, they would poison every estimate; a NaN loss after training means the weights blew up.
+    """
+    diverged = np.flatnonzero(~np.isfinite(loss).all(axis=1))
+    if len(diverged):
+        raise MemlensError(
+            f"Training diverged: {len(diverged)} of the {len(loss)} models in this shard ended with "
+            f"NaN or infinite losses ({trainer.optimizer}, learning rate {trainer.lr:g}, weight "
+            f"decay {trainer.weight_decay:g}), so their observations were not saved. Lower the "
+            f"learning rate (--lr, e.g. {min(trainer.lr / 10, 3e-3):g}) and run the audit again."
+        )
 
 
 def _standardizer(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

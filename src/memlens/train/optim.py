@@ -41,7 +41,8 @@ class StackedOptimizer:
         ]
         # the same, as [model] -> list of that model's slices
         self.sliced = [self._by_model(tensors) for tensors in self.whole]
-        self.model_steps = torch.zeros(n_models, dtype=torch.long)
+        # on the parameters' device: the fused kernels want every tensor, step counts too, there
+        self.model_steps = torch.zeros(n_models, dtype=torch.long, device=self.params[0].device)
 
     def _by_model(self, tensors) -> list[list[torch.Tensor]]:
         per = [t.view(self.n_models, -1).unbind(0) for t in tensors]
@@ -56,7 +57,8 @@ class StackedOptimizer:
         """Update the models where ``active`` (M,) is True; leave the others untouched."""
         if bool(active.all()) and bool((self.model_steps == self.model_steps[0]).all()):
             lists = [list(tensors) for tensors in self.whole]
-            steps = list(torch.full((len(self.params),), float(self.model_steps[0])).unbind(0))
+            steps = list(torch.full((len(self.params),), float(self.model_steps[0]),
+                                    device=self.model_steps.device).unbind(0))
         else:
             models = torch.nonzero(active).flatten().tolist()
             lists = [[t for j in models for t in nested[j]] for nested in self.sliced]

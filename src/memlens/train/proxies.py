@@ -86,7 +86,7 @@ class ProxyTracker:
                 if sq_norm is not None:
                     self.self_influence[:, sl] += lr * sq_norm
                 if wants_events:
-                    self._events(logits.numpy().astype(np.float64), yb.numpy(), sl, epoch)
+                    self._events(logits.cpu().numpy().astype(np.float64), yb.cpu().numpy(), sl, epoch)
 
     def _events(self, logits: np.ndarray, y: np.ndarray, sl: slice, epoch: int) -> None:
         true = np.take_along_axis(logits, y[None, :, None].repeat(len(logits), 0), axis=2)[..., 0]
@@ -121,10 +121,11 @@ def _curvature(trainer, params, x, y, image_shape, generator, n_vectors: int, h:
     import torch.nn.functional as F
 
     m = params[-1].shape[0]
-    total = torch.zeros(m, len(x))
+    total = torch.zeros(m, len(x), device=x.device)
     labels = y.expand(m, -1).reshape(-1)
     for _ in range(n_vectors):
-        v = (torch.randint(0, 2, x.shape, generator=generator, dtype=torch.float32) * 2 - 1) * h
+        # drawn on the CPU (where the generator lives), so the vectors are the same on any device
+        v = ((torch.randint(0, 2, x.shape, generator=generator, dtype=torch.float32) * 2 - 1) * h).to(x.device)
         xs = x.expand(m, *x.shape).clone().requires_grad_()  # (M, B, D): one input copy per model
 
         def loss(inp):
@@ -133,7 +134,7 @@ def _curvature(trainer, params, x, y, image_shape, generator, n_vectors: int, h:
 
         (grad,) = torch.autograd.grad(loss(xs + v) - loss(xs), xs)  # ∇L(x+hv) − ∇L(x), per model
         total += grad.pow(2).sum(-1).detach()
-    return (total / n_vectors).numpy()
+    return (total / n_vectors).cpu().numpy()
 
 
 def _logits_and_grad_sq_norm(trainer, params, x, y, image_shape, want_norm: bool):
@@ -158,10 +159,10 @@ def _logits_and_grad_sq_norm(trainer, params, x, y, image_shape, want_norm: bool
     logits = h
     delta = torch.softmax(logits, dim=-1)
     delta[..., :] -= torch.nn.functional.one_hot(y, logits.shape[-1]).to(delta.dtype)
-    sq = torch.zeros(logits.shape[:2])
+    sq = torch.zeros(logits.shape[:2], device=logits.device)
     for layer in reversed(range(len(pre))):
         d2 = delta.pow(2).sum(-1)
         sq += activations[layer].pow(2).sum(-1) * d2 + d2
         if layer:
             delta = torch.matmul(delta, params[2 * layer].transpose(-1, -2)) * (pre[layer - 1] > 0)
-    return logits.detach(), sq.detach().numpy()
+    return logits.detach(), sq.detach().cpu().numpy()
