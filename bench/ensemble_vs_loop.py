@@ -7,6 +7,7 @@ Same architecture, epochs, batch size, optimizer and data scaling. Prints held-o
 both (must agree within 1 point) and, last, ``speedup N.Nx``.
 
     python bench/ensemble_vs_loop.py [--models 64] [--epochs 30] [--precision float32] [--repeats 3]
+                                     [--device cpu|cuda]   (both sides on that device)
 """
 
 from __future__ import annotations
@@ -24,21 +25,21 @@ from memlens.train import Ensemble, model_seeds
 from memlens.train.ensemble import _standardizer
 
 
-def plain_loop(data, membership, *, width, epochs, batch_size, lr, seed):
+def plain_loop(data, membership, *, width, epochs, batch_size, lr, seed, device="cpu"):
     """The baseline: train and evaluate each model separately with idiomatic PyTorch."""
     mean, std = _standardizer(data.X)
-    X = torch.from_numpy((data.X - mean) / std)
-    y = torch.from_numpy(data.y)
-    X_test = torch.from_numpy((data.X_test - mean) / std)
-    y_test = torch.from_numpy(data.y_test)
+    X = torch.from_numpy((data.X - mean) / std).to(device)
+    y = torch.from_numpy(data.y).to(device)
+    X_test = torch.from_numpy((data.X_test - mean) / std).to(device)
+    y_test = torch.from_numpy(data.y_test).to(device)
     accs, pool_logits = [], []
     for m, row in enumerate(membership):
         torch.manual_seed(seed + m)
-        model = nn.Sequential(nn.Linear(X.shape[1], width), nn.ReLU(), nn.Linear(width, data.n_classes))
+        model = nn.Sequential(nn.Linear(X.shape[1], width), nn.ReLU(), nn.Linear(width, data.n_classes)).to(device)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
-        members = torch.from_numpy(np.flatnonzero(row))
+        members = torch.from_numpy(np.flatnonzero(row)).to(device)
         for _ in range(epochs):
-            perm = members[torch.randperm(len(members))]
+            perm = members[torch.randperm(len(members), device=device)]
             for s in range(0, len(perm), batch_size):
                 b = perm[s : s + batch_size]
                 loss = nn.functional.cross_entropy(model(X[b]), y[b])
@@ -58,14 +59,18 @@ def main(argv=None) -> None:
     p.add_argument("--width", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where both sides train")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset", default="digits", help="any memlens dataset with a test split")
     p.add_argument("--repeats", type=int, default=3, help="time each side this often; report the best (as timeit does)")
     a = p.parse_args(argv)
+    from memlens.train import device
+
+    device.resolve(a.device)  # --device cuda without a GPU: memlens's one-paragraph refusal
     data = load(a.dataset)
     membership = halves(a.models, data.n_examples, seed=a.seed).membership
     print(f"{a.models} MLPs ({data.X.shape[1]}-{a.width}-{data.n_classes}) on random halves of {a.dataset}, {a.epochs} epochs, "
-          f"batch {a.batch_size}, Adam, torch {torch.__version__}, {torch.get_num_threads()} threads")
+          f"batch {a.batch_size}, Adam, torch {torch.__version__}, {torch.get_num_threads()} threads, device {a.device}")
 
     def best_of(fn):
         times = []
@@ -76,11 +81,13 @@ def main(argv=None) -> None:
         return out, min(times), times
 
     loop_acc, t_loop, times = best_of(lambda: plain_loop(
-        data, membership, width=a.width, epochs=a.epochs, batch_size=a.batch_size, lr=1e-3, seed=a.seed))
+        data, membership, width=a.width, epochs=a.epochs, batch_size=a.batch_size, lr=1e-3, seed=a.seed,
+        device=a.device))
     print(f"plain loop : {t_loop:7.2f} s   mean held-out accuracy {loop_acc.mean():.4f}   "
           f"(runs: {', '.join(f'{t:.2f}' for t in times)})")
 
-    trainer = Ensemble("mlp", width=a.width, epochs=a.epochs, batch_size=a.batch_size, lr=1e-3, precision=a.precision)
+    trainer = Ensemble("mlp", width=a.width, epochs=a.epochs, batch_size=a.batch_size, lr=1e-3, precision=a.precision,
+                       device=a.device)
     obs, t_ens, times = best_of(lambda: trainer.fit_observe(data, membership, model_seeds(a.seed, a.models)))
     ens_acc = obs["test_correct"].mean(axis=1)
     print(f"ensemble   : {t_ens:7.2f} s   mean held-out accuracy {ens_acc.mean():.4f} ({a.precision})   "

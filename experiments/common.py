@@ -39,11 +39,12 @@ def paired_halves(models: int, n: int, *, seed: int = 0):
     Every example is IN for exactly half of any set of whole pairs, so shadow subsets of 2, 4, …
     models are balanced per example — what a LiRA shadow-count sweep needs.
     """
+    from memlens import seeds
     from memlens.design import Design
 
     if models % 2:
         raise ValueError("paired halves needs an even number of models")
-    rng = np.random.default_rng([seed, 0xDE5])
+    rng = seeds.rng(seed, "design")  # the run seed's design stream, == default_rng([seed, 0xDE5])
     first = rng.random((models // 2, n)) < 0.5
     membership = np.empty((models, n), dtype=bool)
     membership[0::2], membership[1::2] = first, ~first

@@ -188,7 +188,7 @@ BAD_FUNCTIONS = {
     "missing file": (None, "{missing}:train", r"No Python file at .*nope\.py \(--trainer\)"),
     "not FILE:FUNCTION": ("def train(X, y, seed):\n    pass\n", "{file}", r"is not FILE\.py:FUNCTION or module:function"),
     "missing function": ("def fit(X, y, seed):\n    pass\n", "{file}:train", r"has no 'train' .*Functions it defines: fit\."),
-    "not callable": ("train = 3\n", "{file}:train", r"'train' in .* is a int, not a function"),
+    "not callable": ("train = 3\n", "{file}:train", r"'train' in .* is of type int, not a function"),
     "missing module": (None, "no_such_module_xyz:train", r"No module named 'no_such_module_xyz'"),
     "syntax error": ("def train(X, y, seed)\n    pass\n", "{file}:train", r"syntax error at line 1"),
     "import-time error": ("raise RuntimeError('needs a GPU')\n", "{file}:train", r"Importing .* failed with RuntimeError: needs a GPU"),

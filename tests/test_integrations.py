@@ -12,7 +12,15 @@ from scipy.stats import norm
 
 import memlens as ml
 from memlens.errors import MemlensError
-from memlens.integrations import Recorder, contribute, finalize, learning_events, prepare, seed_for, subset_for
+from memlens.integrations import (
+    Recorder,
+    contribute,
+    finalize,
+    learning_events,
+    prepare,
+    seed_for,
+    subset_for,
+)
 from memlens.integrations.recorder import step_summary
 from memlens.store import RunStore
 
@@ -58,7 +66,11 @@ def test_subset_and_seed_follow_the_design(planned):
 def test_prepare_is_idempotent_and_refuses_other_designs(planned, tmp_path):
     data, design, run = planned
     before = json.loads((run / "run.json").read_text())["config"]
-    assert prepare(data, design, run) == run  # every job of an array may call it
+    from memlens.runlock import RunLock
+
+    writer = RunLock.acquire(run)  # another job writing its shard: the same call needs no lock
+    assert prepare(data, design, run, wait=0) == run  # every job of an array may call it
+    writer.release()
     assert json.loads((run / "run.json").read_text())["config"] == before
     other = ml.design.halves(6, data.n_examples, seed=1)
     rng = np.random.default_rng(0)

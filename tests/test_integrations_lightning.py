@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("lightning")
+pytestmark = pytest.mark.filterwarnings("ignore:.*LeafSpec")  # inside Lightning, on recent torch
 
 import torch  # noqa: E402
 
@@ -30,7 +31,12 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def test_example_script_run_for_each_model_writes_the_run(tmp_path, monkeypatch):
+def test_the_readme_shows_this_example_as_it_is():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"```python\n{EXAMPLE.read_text(encoding='utf-8')}```" in readme
+
+
+def test_example_script_run_for_each_model_writes_the_run(tmp_path, monkeypatch, run_cli):
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "run"
     scripts = []
@@ -62,9 +68,10 @@ def test_example_script_run_for_each_model_writes_the_run(tmp_path, monkeypatch)
     auc = curve["attacks"]["lira-online"]["auc"]
     assert auc[-1] > auc[0] + 0.05  # the models leak more as they fit their members
     assert result.store.manifest["devices"][0]["device"] == "cpu"
-    from memlens.report import write_report
-
-    assert "Membership leakage over training" in write_report(result).read_text()
+    assert "gallery.parquet" in result.store.manifest["files"]  # digits reloads: its images are shown
+    code, _, err = run_cli("report", run)  # the README's next command
+    assert code == 0, err
+    assert "Membership leakage over training" in (run / "report.html").read_text()
 
 
 def test_observes_at_each_validation_and_refuses_a_shuffled_audit_set(tmp_path):

@@ -103,9 +103,22 @@ def test_track_prints_plain_lines_to_a_log_and_a_bar_to_a_terminal(monkeypatch):
 
 def test_audit_log_shows_progress_while_training(tmp_path, run_cli, monkeypatch):
     """`memlens audit … > log`: the captured output is not a terminal, and still shows progress."""
+    import time
+
+    from memlens.train.ensemble import Ensemble
+
     monkeypatch.setenv("MEMLENS_PROGRESS_INTERVAL", "0.01")
+    fit_observe = Ensemble.fit_observe
+
+    def slow(self, *args, **kwargs):  # each shard outlasts several intervals, however fast the CPU
+        result = fit_observe(self, *args, **kwargs)
+        time.sleep(0.1)
+        return result
+
+    monkeypatch.setattr(Ensemble, "fit_observe", slow)
     code, stdout, err = run_cli("audit", "--dataset", "digits:200", "--models", "4", "--epochs", "5",
-                                "--width", "16", "--precision", "float32", "--out", tmp_path / "r")  # fmt: skip
+                                "--width", "16", "--precision", "float32", "--shard-size", "1",
+                                "--out", tmp_path / "r")  # fmt: skip
     assert code == 0, err
     progress = [line for line in stdout.splitlines() if line.startswith("training ")]
     assert progress[0] == "training 0/4 models (0.0%)"

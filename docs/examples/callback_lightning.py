@@ -1,5 +1,4 @@
-"""Audit a Lightning model: `python callback_lightning.py RUN I` trains model I of 8 (run I = 0..7)."""
-
+# docs/examples/callback_lightning.py — your Lightning script, run once per model: RUN I (I = 0..7)
 import sys
 
 import lightning as L

@@ -14,7 +14,7 @@ def train(X, y, seed):
     X, y = torch.as_tensor(X), torch.as_tensor(y)
     model = make_model()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for epoch in range(100):
+    for _epoch in range(100):
         for batch in torch.randperm(len(X)).split(128):
             optimizer.zero_grad()
             loss = nn.functional.cross_entropy(model(X[batch]), y[batch])

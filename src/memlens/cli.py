@@ -9,7 +9,6 @@ from typing import Annotated, NoReturn
 import typer
 
 from memlens.errors import MemlensError
-from memlens.integrations import cli as integrations_cli
 from memlens.lm.cli import app as lm_app
 
 app = typer.Typer(
@@ -19,8 +18,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(lm_app, name="lm", help="Language models: train, audit.")
-app.command("prepare")(integrations_cli.prepare)  # models trained by the user's own script
-app.command("finalize")(integrations_cli.finalize)
 
 
 def _console(*, stderr: bool = False):
@@ -361,6 +358,11 @@ from memlens import cli_byo  # noqa: E402  (auditing your own model: observe, im
 
 app.command("observe")(cli_byo.observe)
 app.command("import")(cli_byo.import_predictions)
+
+from memlens.integrations import cli as integrations_cli  # noqa: E402  (your own script, one model a run)
+
+app.command("prepare")(integrations_cli.prepare)
+app.command("finalize")(integrations_cli.finalize)
 
 
 def main() -> None:

@@ -54,7 +54,7 @@ def _check_counts(**counts) -> None:
 
 def observe(
     checkpoints: Annotated[str, typer.Option(help="Glob pattern of the M checkpoints, in quotes so the shell leaves it alone ('ckpt/model-*.pt'). PyTorch state_dict files (.pt, .pth, .bin, .ckpt, .safetensors), loaded with torch.load(weights_only=True) into the module --model-factory builds; Hugging Face model folders (holding config.json); scikit-learn models saved with skops (.skops). They are sorted by name in natural order (model-2 before model-10), and the i-th is row i of a --membership mask.", show_default=False)],
-    membership: Annotated[Path, typer.Option(help="Which examples each checkpoint trained on: a boolean .npy/.npz mask (checkpoints × examples, rows in the checkpoints' natural name order), or a manifest naming each checkpoint (file name or stem): .json {\"model-0.pt\": [ids…], …} or .csv with columns checkpoint,id. Ids are the dataset's row numbers 0…N−1.", show_default=False)],
+    membership: Annotated[Path, typer.Option(help="Which examples each checkpoint trained on: a boolean .npy/.npz mask (checkpoints × examples, rows in the checkpoints' natural name order), or a manifest naming each checkpoint (file name or stem): .json object mapping each name to the list of ids it trained on, or .csv with columns checkpoint,id. Ids are the dataset's row numbers 0…N−1.", show_default=False)],
     dataset: Annotated[str, typer.Option(help="The examples the checkpoints are observed on, as for `memlens audit`: digits, fashion-mnist, mnist-5k (':N' keeps the first N), or a .npz / .csv path.", show_default=False)],
     out: Annotated[Path, typer.Option(help="Run directory. Re-running the same command resumes it.", show_default=False)],
     model_factory: Annotated[str | None, typer.Option(help="FILE.py:FUNCTION or module:function. For state_dict files, FUNCTION() returns the untrained torch.nn.Module the weights load into; for Hugging Face folders, FUNCTION(folder) returns the loaded model (default: AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True)). The file is imported, so its top-level code runs.", show_default=False)] = None,
@@ -73,15 +73,22 @@ def observe(
     import memlens as ml
     from memlens.cli import _console, _literal, _summary
     from memlens.report import write_report
-    from memlens.train.checkpoints import Checkpoints, checkpoint_names, find_checkpoints, read_membership
+    from memlens.train.checkpoints import (
+        Checkpoints,
+        checkpoint_names,
+        find_checkpoints,
+        read_membership,
+        resolve_kind,
+    )
     from memlens.train.function import load_callable
 
     _check_counts(targets=targets, shard_size=shard_size, batch_size=batch_size)
     data = ml.data.load(dataset, label_column=label_column)
     paths = find_checkpoints(checkpoints)
     names = checkpoint_names(paths)
-    mask = read_membership(membership, names, data.n_examples)
     factory = load_callable(model_factory, option="--model-factory") if model_factory else None
+    resolve_kind(paths, names, factory=factory, allow_pickle=allow_pickle)
+    mask = read_membership(membership, names, data.n_examples)
     trainer = Checkpoints(paths, mask, factory=factory, allow_pickle=allow_pickle, batch_size=batch_size,
                           factory_spec=model_factory)  # fmt: skip
     design = ml.design.Design("given", 0, mask)
@@ -91,11 +98,12 @@ def observe(
         shown += ["…", f"{len(names) - 1} ← {names[-1]}"]
     console.print(
         f"[bold]memlens observe[/] {_literal(data.name)}: {data.n_examples} examples, {data.n_classes} classes; "
-        f"{len(paths)} {trainer.kind} checkpoints, sorted by name in natural order and matched to "
-        f"membership rows ({_literal(', '.join(shown))}) → {_literal(out)}"
+        f"{len(paths)} {trainer.kind} checkpoints, sorted by name in natural order and "
+        + ("given rows by the manifest's names" if membership.suffix.lower() in (".json", ".csv") else "matched to membership rows")
+        + f" ({_literal(', '.join(shown))}) → {_literal(out)}"
     )
     if not (out / "run.json").exists():
-        trainer.check(data)  # the first checkpoint, loaded and observed before anything is written
+        trainer.check(data)  # every checkpoint opened, the first observed, before anything is written
     run = ml.audit(data, design, trainer, out, shard_size=shard_size, n_targets=targets, progress=progress)
     _summary(console, run)
     console.print(f"report: [bold]{_literal(write_report(run))}[/]")
@@ -107,7 +115,7 @@ def import_predictions(
     out: Annotated[Path, typer.Option(help="Run directory to write.", show_default=False)],
     logits: Annotated[Path | None, typer.Option(help="Each model's logits on each example, (models × examples × classes): .npy, .npz, or Parquet (columns model, id and a list column of C logits).", show_default=False)] = None,
     probs: Annotated[Path | None, typer.Option(help="Instead of --logits: class probabilities, (models × examples × classes), each row summing to 1.", show_default=False)] = None,
-    losses: Annotated[Path | None, typer.Option(help="Instead of --logits: per-example losses (models × examples), the negative log-likelihood of the label. Then LiRA runs on −loss and RMIA does not run (see `memlens import --help`).", show_default=False)] = None,
+    losses: Annotated[Path | None, typer.Option(help="Instead of --logits: per-example losses (models × examples), the negative log-likelihood of the label. Then LiRA runs on −loss and RMIA does not run, as said above.", show_default=False)] = None,
     targets: Annotated[int, typer.Option(help="Models attacked in turn for membership inference.")] = 8,
     shard_size: Annotated[int, typer.Option(help="Models saved together as one shard.")] = 32,
 ) -> None:

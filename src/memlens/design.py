@@ -67,8 +67,10 @@ class Design:
 
 def _rng(seed: int) -> np.random.Generator:
     _check_seed(seed)
-    # A stream of its own, so model seeds (spawned from the same integer) never overlap it.
-    return np.random.default_rng(np.random.SeedSequence([seed, 0xDE5])).spawn(1)[0]
+    from memlens import seeds
+
+    # the run seed's "design" stream, so model seeds (spawned from the same integer) never overlap it
+    return seeds.rng(seed, "design").spawn(1)[0]
 
 
 def subsample(models: int, n: int, rate: float, *, seed: int = 0) -> Design:

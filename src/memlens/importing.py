@@ -166,14 +166,14 @@ def check_membership(mask, *, where: str = "the membership mask") -> np.ndarray:
     mask = np.asarray(mask)
     if mask.ndim != 2 or 0 in mask.shape:
         raise MemlensError(
-            f"{where} must be a (models, examples) array with at least one of each; got shape {mask.shape}."
+            f"{_cap(where)} must be a (models, examples) array with at least one of each; got shape {mask.shape}."
         )
     if mask.dtype != bool:
         if not np.issubdtype(mask.dtype, np.number) or np.issubdtype(mask.dtype, np.complexfloating):
-            raise MemlensError(f"{where} must hold True/False (or 0/1); got dtype {mask.dtype}.")
+            raise MemlensError(f"{_cap(where)} must hold True/False (or 0/1); got dtype {mask.dtype}.")
         if not np.isin(mask, (0, 1)).all():
             odd = np.unique(mask[~np.isin(mask, (0, 1))])[:5]
-            raise MemlensError(f"{where} must hold only True/False (or 0/1); it also holds {odd.tolist()}.")
+            raise MemlensError(f"{_cap(where)} must hold only True/False (or 0/1); it also holds {odd.tolist()}.")
         mask = mask.astype(bool)
     everything, nothing = mask.all(axis=1), ~mask.any(axis=1)
     if everything.any() or nothing.any():
@@ -187,17 +187,17 @@ def check_membership(mask, *, where: str = "the membership mask") -> np.ndarray:
     return mask
 
 
-def check_labels(labels, *, n_examples: int, n_classes: int | None, where: str = "the labels") -> np.ndarray:
+def check_labels(labels, *, n_examples: int, n_classes: int | None, where: str = "the labels array") -> np.ndarray:
     """(N,) int64 labels in [0, C)."""
     y = np.asarray(labels)
     if y.ndim != 1 or len(y) != n_examples:
-        raise MemlensError(f"{where} must be one label per example, shape ({n_examples},); got shape {y.shape}.")
+        raise MemlensError(f"{_cap(where)} must be one label per example, shape ({n_examples},); got shape {y.shape}.")
     if y.dtype == bool or not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.complexfloating):
-        raise MemlensError(f"{where} must be integer class indices 0..C-1; got dtype {y.dtype}.")
+        raise MemlensError(f"{_cap(where)} must be integer class indices 0..C-1; got dtype {y.dtype}.")
     bad = ~np.isfinite(y) | (np.mod(y, 1) != 0) if np.issubdtype(y.dtype, np.floating) else np.zeros(len(y), bool)
     if bad.any():
         raise MemlensError(
-            f"{where} must be whole numbers 0..C-1; {int(bad.sum())} are NaN, infinite or fractional "
+            f"{_cap(where)} must be whole numbers 0..C-1; {int(bad.sum())} are NaN, infinite or fractional "
             f"(first examples: {np.flatnonzero(bad)[:5].tolist()})."
         )
     y = y.astype(np.int64)
@@ -205,7 +205,7 @@ def check_labels(labels, *, n_examples: int, n_classes: int | None, where: str =
     out = (y < 0) | (y >= limit)
     if out.any():
         raise MemlensError(
-            f"{where} must lie in [0, {limit}) — one per class of the predictions — but {int(out.sum())} do "
+            f"{_cap(where)} must lie in [0, {limit}) — one per class of the predictions — but {int(out.sum())} do "
             f"not (e.g. {sorted(set(y[out].tolist()))[:5]})."
         )
     return y
@@ -217,22 +217,22 @@ def check_predictions(kind: str, values, *, shape: tuple[int, int], where: str) 
 
     values = np.asarray(values)
     if values.dtype == bool or not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
-        raise MemlensError(f"{where} must hold real numbers; got dtype {values.dtype}.")
+        raise MemlensError(f"{_cap(where)} must hold real numbers; got dtype {values.dtype}.")
     expected = "(models, examples)" if kind == "losses" else "(models, examples, classes)"
     ndim = 2 if kind == "losses" else 3
     if values.ndim != ndim or values.shape[:2] != shape:
         raise MemlensError(
-            f"{where} has shape {values.shape}; {KINDS[kind]} must be {expected}, with the "
+            f"{_cap(where)} has shape {values.shape}; {KINDS[kind]} must be {expected}, with the "
             f"{shape[0]} models and {shape[1]} examples of the membership mask."
         )
     if kind != "losses" and values.shape[2] < 2:
-        raise MemlensError(f"{where} has {values.shape[2]} class(es); a classifier's outputs need at least 2.")
+        raise MemlensError(f"{_cap(where)} has {values.shape[2]} class(es); a classifier's outputs need at least 2.")
     values = values.astype(np.float64)
     finite = np.isfinite(values)
     if not finite.all():
         m, n = np.argwhere(~finite)[0][:2]
         raise MemlensError(
-            f"{where} holds {int((~finite).sum())} NaN or infinite value(s) (the first at model {m}, "
+            f"{_cap(where)} holds {int((~finite).sum())} NaN or infinite value(s) (the first at model {m}, "
             f"example {n}). Fix the script that computed them, or drop those models."
         )
     if kind == "probabilities":
@@ -240,11 +240,17 @@ def check_predictions(kind: str, values, *, shape: tuple[int, int], where: str) 
     if kind == "losses":
         if (values < -1e-6).any():
             raise MemlensError(
-                f"{where} holds negative losses (min {values.min():.4g}). memlens needs per-example losses "
+                f"{_cap(where)} holds negative losses (min {values.min():.4g}). memlens needs per-example losses "
                 "(the negative log-likelihood of the label), not log-likelihoods: negate them."
             )
         values = np.clip(values, 0, None)
     return values
+
+
+def _cap(text: str) -> str:
+    """``text`` beginning a sentence: a leading lower-case word is capitalised, a path is not."""
+    first = text.split(" ", 1)[0]
+    return text[:1].upper() + text[1:] if first.isalpha() and first.islower() else text
 
 
 def _sha256_of(*arrays: np.ndarray) -> str:
@@ -307,7 +313,7 @@ def import_predictions(
             raise MemlensError(f"{option} must be a whole number of at least 1; got {value!r}.")
     (kind, values), = given.items()
     mask = check_membership(membership)
-    values = check_predictions(kind, values, shape=mask.shape, where=f"the {KINDS[kind]}")
+    values = check_predictions(kind, values, shape=mask.shape, where=f"the {kind} array")
     n_classes = values.shape[2] if kind != "losses" else (len(class_names) if class_names is not None else None)
     y = check_labels(labels, n_examples=mask.shape[1], n_classes=n_classes)
     n_classes = n_classes or max(int(y.max()) + 1, 2)
@@ -393,7 +399,11 @@ def loss_only_membership_inference(membership, loss, *, n_targets: int = 8) -> d
 
 def write_loss_estimates(run, *, n_targets: int = 8) -> None:
     """``scores.parquet`` and ``mia.json`` of a run holding losses only (see the module docstring)."""
+    from memlens.classifier_estimates import EXAMPLES, save_examples
+
     with run.store.writing():
+        if EXAMPLES not in run.store.manifest["files"]:
+            save_examples(run.store, run.data)  # labels for `memlens report RUN --rescore`
         run.store.save_table("scores.parquet", loss_only_scores(run))
         mia = loss_only_membership_inference(run.membership, run.observations["loss"], n_targets=n_targets)
         run.store.save_json("mia.json", mia)

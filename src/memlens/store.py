@@ -43,7 +43,8 @@ FORMAT_VERSION = 2
 #: is a run killed while it was being created, and is started afresh rather than refused
 OWN_NAMES = frozenset({
     "run.json", LOCK_NAME, "membership.npy", "shards", "observations", "scores.parquet", "mia.json",
-    "plan.json", "report.html", "lm_scores.parquet", "lm.json",
+    "plan.json", "report.html", "lm_scores.parquet", "lm.json", "examples.parquet", "gallery.parquet",
+    "training_curve.json",
 })  # fmt: skip
 
 #: how to rebuild each derived file when it is damaged (RUN is replaced by the run's path)
@@ -51,6 +52,9 @@ REBUILD = {
     "scores.parquet": "`memlens report RUN --rescore` recomputes it from the stored arrays",
     "mia.json": "`memlens report RUN --rescore` recomputes it from the stored arrays",
     "plan.json": "re-running the audit command with its --budget rewrites it",
+    "examples.parquet": "re-running the audit command (it trains nothing more) rewrites it",
+    "gallery.parquet": "re-running the audit command (it trains nothing more) rewrites it",
+    "training_curve.json": "`memlens finalize RUN` rewrites it",
 }
 RETRAIN = "it cannot be rebuilt without retraining: delete RUN and run the audit again"
 

@@ -151,8 +151,10 @@ def test_sixty_thousand_rows_load_in_under_two_seconds(
     path = enlarge_scores(digits_run, tmp_path / "big", n=60_000)
     run = ml.Run.open(path)
     # a stand-in dataset of 60,000 images so the gallery is drawn too (broadcast: no memory)
+    from memlens.classifier_estimates import save_gallery
+
     pixels = np.broadcast_to(digits_run.data.X[:1], (60_000, digits_run.data.X.shape[1]))
-    run.data = digits_run.data.replace(X=pixels, y=np.zeros(60_000, dtype=np.int64))
+    save_gallery(run.store, digits_run.data.replace(X=pixels, y=np.zeros(60_000, dtype=np.int64)), run.scores)
     start = time.perf_counter()
     report = write_report(run)
     written = time.perf_counter() - start

@@ -35,7 +35,7 @@ def test_writes_report_html_into_the_run_and_returns_its_path(digits_run):
         p.name for p in digits_run.path.iterdir() if p.name.startswith(".report.html")
     ]  # no temp left
     assert write_report(str(digits_run.path)) == path  # a run directory works as well as a Run
-    assert path.read_text().count('class="example') == 24  # and reloads its data for the gallery
+    assert path.read_text().count('class="example') == 24  # the gallery, stored in the run
 
 
 def test_page_is_self_contained(digits_run):
@@ -160,27 +160,51 @@ def test_runs_without_membership_inference_render_with_its_note(digits_run, tmp_
     assert "not applicable: &lt;no members&gt;" in text and "lira-offline" in text
 
 
-def test_a_dataset_that_cannot_be_reloaded_gives_a_note_instead_of_the_gallery(
-    digits_run, tmp_path, copy_run
-):
+def test_the_page_and_rescore_read_only_the_run_directory(digits_run, tmp_path, copy_run):
+    """A run whose dataset is gone still shows its gallery and rescores to the same table."""
     import memlens as ml
 
     path = copy_run(digits_run, tmp_path / "moved")
     store = RunStore.open(path)
     store.manifest["config"]["dataset"]["name"] = str(tmp_path / "gone" / "<moved>.npz")
     store.save_manifest()
+    run = ml.Run.open(path)
+    text = _read_after(run)
+    gallery = text[text.index('id="gallery"') : text.index('id="table"')]
+    assert gallery.count('class="example') == 24 and gallery.count("<img ") == 24
+    # the thumbnails are the dataset's own pixels, stored in the run at audit time
+    from memlens.report.examples import thumbnail_uri
+    from memlens.report.page import top_examples
+
+    top = int(digits_run.scores["id"].iloc[top_examples(digits_run.scores, 1)[0]])
+    assert thumbnail_uri(digits_run.data.X[top], digits_run.data.image_shape) in gallery
+    (path / "scores.parquet").unlink()
+    ml.Run.open(path).rescore()  # no dataset to reload: labels and plants come from the run
+    again = ml.Run.open(path).scores
+    assert again.equals(digits_run.scores)
+
+
+def test_a_run_without_stored_examples_gives_a_note_instead_of_the_gallery(digits_run, tmp_path, copy_run):
+    import memlens as ml
+
+    path = copy_run(digits_run, tmp_path / "bare")
+    store = RunStore.open(path)
+    del store.manifest["files"]["gallery.parquet"]
+    store.save_manifest()
+    (path / "gallery.parquet").unlink()
     text = _read_after(ml.Run.open(path))
-    assert "The examples cannot be shown" in text and "&lt;moved&gt;.npz" in text
+    assert "The examples cannot be shown: this run stores no example contents" in text
     assert 'class="example' not in text
     assert _table_data(text)["n"] == len(digits_run.scores)  # the rest is all there
 
 
 def test_tabular_data_shows_feature_values_instead_of_images(digits_run, tmp_path, copy_run):
     import memlens as ml
+    from memlens.classifier_estimates import save_gallery
 
     path = copy_run(digits_run, tmp_path / "tabular")
     run = ml.Run.open(path)
-    run.data = digits_run.data.replace(image_shape=None)
+    save_gallery(run.store, digits_run.data.replace(image_shape=None), run.scores)
     text = _read_after(run)
     gallery = text[text.index('id="gallery"') : text.index('id="table"')]
     assert "<img" not in gallery and "(64 features)" in gallery

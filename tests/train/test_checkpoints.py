@@ -64,7 +64,8 @@ def saved(tmp_path_factory):
     named model-0.pt … model-10.pt (so name order and natural order differ), with the mask."""
     import torch
 
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # restored below: tiny models train far faster on one thread
     folder = tmp_path_factory.mktemp("checkpoints")
     (folder / "factory.py").write_text(FACTORY)
     dataset = _digits_npz(folder, 300)
@@ -85,6 +86,7 @@ def saved(tmp_path_factory):
         with torch.no_grad():
             logits.append(model(torch.from_numpy(data.X)).numpy())
     np.save(folder / "membership.npy", membership)
+    torch.set_num_threads(threads)
     return folder, dataset, data, membership, np.stack(logits)
 
 
@@ -196,7 +198,9 @@ def test_scikit_learn_models_load_from_skops_and_from_pickles_only_when_allowed(
         model = LogisticRegression(max_iter=300).fit(data.X[rows], data.y[rows])
         sio.dump(model, tmp_path / f"lr-{i}.skops")
         joblib.dump(model, tmp_path / f"lr-{i}.joblib")
-        probabilities.append(model.predict_proba(data.X))
+        full = np.zeros((data.n_examples, data.n_classes))  # a class absent from its rows: probability 0
+        full[:, model.classes_] = model.predict_proba(data.X)
+        probabilities.append(full)
 
     def run(pattern, out, *extra):
         return run_cli("observe", "--checkpoints", str(tmp_path / pattern), "--membership", tmp_path / "membership.npy",
@@ -251,7 +255,7 @@ BAD_CHECKPOINTS = {
     "wrong architecture": (dict(factory="{folder}/factory.py:wrong_model"), r"model-0\.pt does not fit the module wrong_model\(\) builds"),
     "factory returns no module": (dict(factory="{folder}/factory.py:not_a_module"), r"returned a str, not a torch\.nn\.Module"),
     "whole model pickled": (dict(change=_whole_model), r"model-1\.pt holds more than tensors"),
-    "mixed kinds": (dict(change=lambda f: (f / "model-9.skops").write_bytes(b"")), r"different kinds \(state_dict: model-0\.pt, skops: model-9\.skops\)"),
+    "mixed kinds": (dict(pattern="model-*", change=lambda f: (f / "model-9.skops").write_bytes(b"")), r"different kinds \(state_dict: model-0\.pt, skops: model-9\.skops\)"),
     "unknown kind": (dict(pattern="model-*", change=lambda f: (f / "model-notes.txt").write_text("hi")), r"model-notes\.txt is not a checkpoint memlens can load"),
     "mask rows": (dict(membership=np.ones((3, 100), bool)), r"model\(s\) \[0, 1, 2\] \(rows\) trained on every example"),
     "mask shape": (dict(membership=ml.design.halves(3, 100).membership), r"has shape \(3, 100\), but there are 4 checkpoints"),
@@ -299,3 +303,17 @@ def test_a_factory_file_is_reported_in_the_config(small, tmp_path, run_cli):
     trainer = ml.Run.open(tmp_path / "run").config["trainer"]
     assert trainer["factory"]["function"] == "make_model" and trainer["factory"]["source"] == "factory.py"
     assert len(trainer["checkpoints"]) == 4
+
+
+def test_a_checkpoints_trainer_with_a_factory_file_pickles_by_where_it_came_from(small):
+    import pickle
+
+    from memlens.train.checkpoints import Checkpoints, find_checkpoints
+    from memlens.train.function import load_callable
+
+    folder, _ = small
+    spec = f"{folder}/factory.py:make_model"
+    trainer = Checkpoints(find_checkpoints(str(folder / "model-*.pt")), np.load(folder / "membership.npy"),
+                          factory=load_callable(spec), factory_spec=spec)  # fmt: skip
+    copy = pickle.loads(pickle.dumps(trainer))
+    assert copy.config() == trainer.config() and copy.kind == "state_dict"

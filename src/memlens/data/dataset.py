@@ -25,6 +25,8 @@ class Dataset:
         plant_kind: (N,) str, what was planted on each example (``""`` when clean).
         original_y: (N,) labels before any plant changed them.
         plants: The plant specs applied, in order (``("label-noise:0.05",)``).
+        plant_seeds: The seed each plant drew from, in the same order (``memlens.seeds`` streams
+            ``plant:<kind>`` of it), so the plants can be replayed exactly.
 
     Example ids are row positions, ``np.arange(N)``: stable because plants only append.
     """
@@ -39,6 +41,7 @@ class Dataset:
     plant_kind: np.ndarray = field(default=None)  # type: ignore[assignment]
     original_y: np.ndarray = field(default=None)  # type: ignore[assignment]
     plants: tuple[str, ...] = ()
+    plant_seeds: tuple[int, ...] = ()
     label_column: str | None = None  # for CSV files: which column held the labels
 
     def __post_init__(self) -> None:
@@ -97,6 +100,7 @@ class Dataset:
             "n_test": 0 if self.X_test is None else len(self.X_test),
             "image_shape": list(self.image_shape) if self.image_shape else None,
             "plants": list(self.plants),
+            "plant_seeds": list(self.plant_seeds),
             "label_column": self.label_column,
             "n_planted": int(self.planted.sum()),
         }

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from memlens import seeds
 from memlens.data.dataset import Dataset
 from memlens.errors import DataError
 
@@ -35,7 +36,7 @@ def label_noise(rate: float, *, seed: int = 0) -> Planter:
         raise DataError(f"label-noise rate must be between 0 and 1 (exclusive); got {rate}.")
 
     def apply(data: Dataset) -> Dataset:
-        rng = np.random.default_rng([seed, 1])
+        rng = seeds.rng(seed, "plant:label-noise")  # == default_rng([seed, 1]), as before
         clean = np.flatnonzero(~data.planted)
         n = round(rate * data.n_examples)
         if n > len(clean):
@@ -45,7 +46,8 @@ def label_noise(rate: float, *, seed: int = 0) -> Planter:
         y[chosen] = _other_labels(rng, y[chosen], data.n_classes)
         kind = data.plant_kind.copy()
         kind[chosen] = "label-noise"
-        return data.replace(y=y, plant_kind=kind, plants=(*data.plants, f"label-noise:{rate:g}"))
+        return data.replace(y=y, plant_kind=kind, plants=(*data.plants, f"label-noise:{rate:g}"),
+                            plant_seeds=(*data.plant_seeds, seed))  # fmt: skip
 
     return apply
 
@@ -66,7 +68,7 @@ def duplicates(k: int, *, seed: int = 0) -> Planter:
         raise DataError(f"duplicates:K needs K >= 1; got {k}.")
 
     def apply(data: Dataset) -> Dataset:
-        rng = np.random.default_rng([seed, 2])
+        rng = seeds.rng(seed, "plant:duplicates")  # == default_rng([seed, 2]), as before
         clean = np.flatnonzero(~data.planted)
         if k > len(clean):
             raise DataError(f"duplicates:{k} needs {k} clean examples; only {len(clean)} remain.")
@@ -79,7 +81,7 @@ def duplicates(k: int, *, seed: int = 0) -> Planter:
             y=np.concatenate([data.y, new_y]),
             original_y=np.concatenate([data.original_y, data.original_y[src]]),
             plant_kind=kind,
-            plants=(*data.plants, f"duplicates:{k}"),
+            plants=(*data.plants, f"duplicates:{k}"), plant_seeds=(*data.plant_seeds, seed),
         )
 
     return apply

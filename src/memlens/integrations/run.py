@@ -17,17 +17,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from memlens.classifier_estimates import EXAMPLES, ExampleTable, save_examples
 from memlens.errors import MemlensError, RunStoreError
 from memlens.runlock import RunLockedError
 from memlens.store import RunStore
 
-#: the run's examples (id, label, original_label, planted, plant), written by :func:`prepare`
-EXAMPLES = "examples.parquet"
 #: membership inference at each evaluation, written by :func:`finalize`
 CURVE = "training_curve.json"
 #: the shard arrays every model must provide, each (1, N)
@@ -74,16 +72,19 @@ def prepare(
     from memlens.data import Dataset
     from memlens.design import Design
 
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise MemlensError(f"The run's seed must be a whole number >= 0; got {seed!r}.")
     if not isinstance(design, Design):
         raise MemlensError(f"design must be a memlens.design.Design (e.g. ml.design.halves(8, n)); got {type(design).__name__}.")
     if isinstance(data, Dataset):
         if classes is not None or name is not None:
             raise MemlensError("classes and name describe labels given as an array; a Dataset has its own.")
-        labels, original, plant = data.y, data.original_y, np.asarray(data.plant_kind, dtype=str)
+        labels, examples = data.y, data
         dataset = {**data.summary(), "fingerprint": data.fingerprint()}
     else:
         labels = as_labels(data, classes)
-        original, plant = labels, np.full(len(labels), "")
+        nothing = np.full(len(labels), "", dtype=object)
+        examples = ExampleTable(y=labels, original_y=labels, planted=nothing != "", plant_kind=nothing)
         n_classes = len(classes) if classes is not None else int(labels.max()) + 1
         classes = [str(c) for c in (classes if classes is not None else range(n_classes))]
         dataset = {"name": str(name or "labels"), "kind": "labels", "n_examples": len(labels),
@@ -95,23 +96,33 @@ def prepare(
     config = {
         "dataset": {**dataset, "labels_sha256": labels_digest(labels)},
         "design": design.to_dict(),
-        "trainer": {"trainer": "external", **(trainer or {})},
+        "trainer": {"trainer": "external", "model": "your own training script", **(trainer or {})},
         "seed": seed,
         "shard_size": 1,
     }
+    if _already_prepared(out, config, design.membership):
+        return Path(out)  # every job of an array may call this: no lock, no hashing of the shards
     store = _retry(lambda: RunStore.create_or_resume(out, config, design.membership), wait)
     try:
-        if EXAMPLES not in store.manifest["files"]:
-            import pandas as pd
-
-            store.save_table(EXAMPLES, pd.DataFrame({
-                "id": np.arange(len(labels)), "label": np.asarray(labels, dtype=np.int64),
-                "original_label": np.asarray(original, dtype=np.int64),
-                "planted": plant != "", "plant": plant.astype(str),
-            }))  # fmt: skip
+        if EXAMPLES not in store.manifest["files"]:  # what the scores need besides the arrays
+            save_examples(store, examples)
     finally:
         store.release()
     return store.path
+
+
+def _already_prepared(out, config: dict, membership: np.ndarray) -> bool:
+    """Whether ``out`` holds this very run, laid out (read without the lock; any doubt is False)."""
+    import json
+
+    if not (Path(out) / "run.json").is_file():
+        return False
+    try:
+        store = RunStore.open(out, verify=False)
+        same = store.manifest["config"] == json.loads(json.dumps(config))
+        return same and EXAMPLES in store.manifest["files"] and np.array_equal(store.membership, membership)
+    except (RunStoreError, OSError, ValueError, TypeError):
+        return False
 
 
 def as_labels(labels, classes=None) -> np.ndarray:
@@ -333,16 +344,6 @@ def _check_layout(store: RunStore, i: int, observations: dict) -> None:
     )
 
 
-@dataclass(frozen=True)
-class _Examples:
-    """The columns of :data:`EXAMPLES` that the per-example scores read (a Dataset's fields)."""
-
-    y: np.ndarray
-    original_y: np.ndarray
-    planted: np.ndarray
-    plant_kind: np.ndarray
-
-
 def finalize(run, *, rescore: bool = False, wait: float = WAIT_S):
     """Assemble a run whose models are all in: observations, scores, attacks and training curve.
 
@@ -354,6 +355,9 @@ def finalize(run, *, rescore: bool = False, wait: float = WAIT_S):
     """
     from memlens.audit import Run
 
+    opened = _open(run)
+    if opened.complete and not rescore:  # nothing to write: no lock to wait for
+        return Run(opened.path, opened)
     with _writing(run, wait) as store:
         if not store.complete:
             _finalize_locked(store)
@@ -387,15 +391,18 @@ def _finalize_locked(store: RunStore) -> None:
 
 
 def _estimate_locked(store: RunStore) -> None:
-    """``scores.parquet``, ``mia.json`` and the training curve from the assembled arrays."""
+    """``scores.parquet``, ``mia.json`` and the training curve from the assembled arrays.
+
+    Labels and plants come from the run's examples table; a bundled or file dataset that still
+    loads (and matches the run's fingerprint) also gives the report's gallery its examples.
+    """
     from memlens.audit import Run, write_estimates
 
-    table = store.read_table(EXAMPLES)
-    examples = _Examples(
-        y=table["label"].to_numpy(), original_y=table["original_label"].to_numpy(),
-        planted=table["planted"].to_numpy(dtype=bool), plant_kind=table["plant"].to_numpy(dtype=object),
-    )  # fmt: skip
-    run = Run(store.path, store, data=examples)
+    run = Run(store.path, store)
+    try:
+        run.data = run.load_data()
+    except Exception:  # labels only, a dataset that moved or changed: the gallery is optional
+        run.data = None
     write_estimates(run)
     names = store.observation_names()
     if "step_confidence" in names:

@@ -463,10 +463,8 @@ def _membership_scores(model, tokenizer, texts) -> dict:
 def _engine(corpus, members, tokenizer, models, out, seed, epochs, width, progress):
     """Counterfactual memorization of every training document from ``models`` small GPT-2s."""
     from memlens.design import halves
-    from memlens.executors import InProcess
+    from memlens.engine import run_design
     from memlens.lm.engine import LMTrainer, corpus_fingerprint, counterfactual
-    from memlens.store import RunStore
-    from memlens.train.base import model_seeds
 
     train_idx = np.flatnonzero(members)
     docs = Corpus(corpus.name, [corpus.documents[i] for i in train_idx], [corpus.ids[i] for i in train_idx])
@@ -474,27 +472,10 @@ def _engine(corpus, members, tokenizer, models, out, seed, epochs, width, progre
         raise MemlensError("Counterfactual memorization needs at least 2 training documents.")
     design = halves(models, len(docs), seed=seed)
     trainer = LMTrainer(tokenizer, n_embd=width, epochs=epochs)
-    shard_size = 4
-    config = {
-        "dataset": {"name": corpus.name, "kind": "text", "n_examples": len(docs),
-                    "fingerprint": corpus_fingerprint(docs.documents)},
-        "design": design.to_dict(), "trainer": trainer.config(), "seed": seed, "shard_size": shard_size,
-    }  # fmt: skip
-    store = RunStore.create_or_resume(out, config, design.membership)
-    seeds = model_seeds(seed, models)
-    pending = store.pending_shards(shard_size)
-    if pending:
-        from memlens.progress import track
-
-        done = models - sum(stop - start for _, start, stop in pending)
-        with track(models, completed=done, description=f"{models} small LMs", enabled=progress) as advance:
-
-            def shard(start, stop):
-                return trainer.fit_observe(docs, design.membership[start:stop], seeds[start:stop], progress=advance)
-
-            for (index, start, stop), obs, seconds in InProcess().map(shard, pending):
-                store.write_shard(index, start, stop, obs, seconds)
-    store.finalize()
+    describe = {"name": corpus.name, "kind": "text", "n_examples": len(docs),
+                "fingerprint": corpus_fingerprint(docs.documents)}  # fmt: skip
+    store = run_design(docs, design, trainer, out, seed=seed, shard_size=4, progress=progress,
+                       describe=describe, description=f"{models} small LMs")  # fmt: skip
     obs = {name: np.asarray(store.observation(name)) for name in store.observation_names()}
     mem = counterfactual(np.asarray(store.membership), obs).memorization
     per_doc = np.full(len(corpus), np.nan)

@@ -151,6 +151,8 @@ class LMTrainer:
     def fit_observe(self, data, membership, seeds, progress: Progress | None = None) -> dict:
         import torch
 
+        from memlens.seeds import to_int
+
         docs = _documents(data)
         membership = np.asarray(membership, dtype=bool)
         if membership.ndim != 2 or membership.shape[1] != len(docs):
@@ -159,7 +161,7 @@ class LMTrainer:
             )
         observed = {k: [] for k in ("loss", "token_accuracy", "logprob_sum")}
         for row, seed in zip(membership, seeds, strict=True):
-            s = int(seed.generate_state(1)[0] % (2**31 - 1)) if hasattr(seed, "generate_state") else int(seed)
+            s = to_int(seed, "mod31")  # the engine's model seed as this trainer's torch seed
             with torch.random.fork_rng(devices=[]):
                 model = self.fit([d for d, keep in zip(docs, row, strict=True) if keep], s)
             for k, v in document_observables(model, self.tokenizer, docs).items():

@@ -5,8 +5,9 @@ words with numbers (how much is memorized, how exposed membership is, what plant
 was recovered, what the run cost), plots, the most memorized examples as images, and a sortable,
 filterable table of every example with every score column. Styles, script, plots and images are
 inline and the page makes no network requests, so it opens offline and can be attached to a
-review. The report renders only: it reads ``run.json``, ``scores.parquet`` and ``mia.json`` and
-computes nothing beyond counts, means and histograms.
+review. The report renders only: it reads ``run.json``, ``scores.parquet``, ``mia.json`` and
+``gallery.parquet`` (the most memorized examples' contents, stored by the audit), never reloads
+the dataset, and computes nothing beyond counts, means and histograms.
 
 A language-model run (``RUN/lm_scores.parquet`` and ``RUN/lm.json`` from ``memlens lm audit``)
 gets its own page, :func:`write_lm_report` (:mod:`memlens.report.lm_section`); :func:`write_report`

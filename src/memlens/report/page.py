@@ -544,43 +544,43 @@ def _label(classes: list[str], v) -> str:
 
 
 def top_examples(scores, k: int) -> np.ndarray:
-    """Row positions of the ``k`` most memorized examples; ties (many score exactly 1 with few
-    models) are broken by the confidence gap between models trained on and held out from it."""
-    mem = np.nan_to_num(scores["memorization"].to_numpy(dtype=np.float64), nan=-np.inf)
-    gap = np.zeros(len(mem))
-    if {"confidence_in", "confidence_out"} <= set(scores.columns):
-        gap = np.nan_to_num(
-            (scores["confidence_in"] - scores["confidence_out"]).to_numpy(dtype=np.float64),
-            nan=-np.inf,
-        )
-    return np.lexsort((-gap, -mem))[:k]
+    """Row positions of the ``k`` most memorized examples (the order the audit stored them in)."""
+    from memlens.classifier_estimates import most_memorized
+
+    return most_memorized(scores, k)
 
 
-def gallery_section(f: Facts, data, problem: str | None) -> Section:
+def _view(stored: dict | None, ex_id: int) -> str:
+    """An example as the gallery shows it: a thumbnail, an excerpt of its features or its text."""
+    if stored is None:
+        return '<div class="excerpt">(contents not stored)</div>'
+    if stored["kind"] == "text":
+        return f'<div class="excerpt">{esc(examples.text_excerpt(stored["text"]))}</div>'
+    values = np.asarray(stored["values"], dtype=np.float32)
+    uri = examples.thumbnail_uri(values, stored["shape"]) if stored["kind"] == "image" else None
+    if uri:
+        return f'<img src="{uri}" alt="example {ex_id}">'
+    return f'<div class="excerpt mono">{esc(examples.feature_excerpt(values))}</div>'
+
+
+def gallery_section(f: Facts, gallery: dict | None, problem: str | None) -> Section:
     s = f.scores
     sub = (
         f"The {GALLERY_SIZE} examples with the highest memorization. <b>given</b> is the label the models "
         "trained on; <b>held-out</b> is what models that never saw the example predict — when it "
         "disagrees with the given label (red), the label was learned by rote. Orange border: planted."
     )
-    if data is None or problem:
-        note = problem or "The dataset could not be reloaded."
+    if gallery is None or problem:
+        note = problem or "the run holds no gallery."
         return Section("gallery", "The most memorized examples",
                        f'<p class="notice">The examples cannot be shown: {esc(note)} The scores and the '
                        "table below are unaffected.</p>", sub)  # fmt: skip
     order = top_examples(s, GALLERY_SIZE)
     cards = []
-    texts = getattr(data, "texts", None)
-    shape = data.image_shape
     for i in order:
         row = s.iloc[int(i)]
         ex_id = int(row["id"]) if "id" in s.columns else int(i)
-        if texts is not None:
-            view = f'<div class="excerpt">{esc(examples.text_excerpt(texts[ex_id]))}</div>'
-        else:
-            uri = examples.thumbnail_uri(data.X[ex_id], shape) if shape else None
-            view = (f'<img src="{uri}" alt="example {ex_id}">' if uri
-                    else f'<div class="excerpt mono">{esc(examples.feature_excerpt(data.X[ex_id]))}</div>')  # fmt: skip
+        view = _view(gallery.get(ex_id), ex_id)
         given = _label(f.classes, row.get("label"))
         lines = [("given", esc(given), "")]
         if "predicted_out" in s.columns:
@@ -726,9 +726,9 @@ def shell(*, title: str, label: str, name: str, meta: str, verdict_html: str, se
     )
 
 
-def render(f: Facts, data, problem: str | None, run_path: str) -> str:
+def render(f: Facts, gallery: dict | None, problem: str | None, run_path: str) -> str:
     table, table_data = table_section(f)
-    sections = [plots_section(f), gallery_section(f, data, problem), table, details_section(f)]
+    sections = [plots_section(f), gallery_section(f, gallery, problem), table, details_section(f)]
     return shell(
         title="memlens report", label="audit report", name=f.dataset.get("name", "run"),
         meta=f"{esc(run_path)} · {esc(f.manifest.get('created', ''))}", verdict_html=verdict(f),
@@ -740,7 +740,7 @@ def render(f: Facts, data, problem: str | None, run_path: str) -> str:
 
 
 def build(run) -> str:
-    """The whole page for a finished :class:`memlens.Run`, as a string."""
+    """The whole page for a finished :class:`memlens.Run`, as a string, from its directory alone."""
     path = run.path
     mia = run.mia  # both verified against their checksums; a damaged one says how to rebuild it
     manifest = run.store.manifest
@@ -748,21 +748,20 @@ def build(run) -> str:
     facts = Facts(manifest, run.scores, mia if isinstance(mia, dict) else {"attacks": {}}, classes)
     if "training_curve.json" in manifest.get("files", {}):
         facts.curve = run.store.read_json("training_curve.json")
-    data, problem = _load_data(run, len(facts.scores))
-    if not facts.classes and data is not None:
-        facts.classes = list(data.classes)
-    return render(facts, data, problem, str(path))
+    gallery, problem = _load_gallery(run)
+    return render(facts, gallery, problem, str(path))
 
 
-def _load_data(run, n_rows: int):
-    """The run's dataset for the gallery, or ``(None, why not)``: the report renders either way."""
-    try:
-        data = run.data if run.data is not None else run.load_data()
-    except Exception as e:  # a moved file, a changed package, an unreadable archive: say so, go on
-        return None, f"{type(e).__name__}: {e}"
-    if data.n_examples != n_rows:
-        return (
-            None,
-            f"the reloaded dataset has {data.n_examples:,} examples but the scores have {n_rows:,}.",
-        )
-    return data, None
+def _load_gallery(run):
+    """The stored contents of the most memorized examples, ``({id: row}, None)``, or ``(None, why not)``.
+
+    Read from ``RUN/gallery.parquet`` (written by the audit): the page never reloads the dataset.
+    """
+    from memlens.classifier_estimates import GALLERY
+
+    if GALLERY not in run.store.manifest.get("files", {}):
+        source = run.store.manifest.get("config", {}).get("dataset", {}).get("source")
+        why = "its predictions were imported" if source else "it was written without them"
+        return None, f"this run stores no example contents ({why})."
+    frame = run.store.read_table(GALLERY)
+    return {int(r["id"]): r for r in frame.to_dict("records")}, None

@@ -37,9 +37,7 @@ class Trainer(Protocol):
 
 
 def model_seeds(seed: int, n_models: int) -> list[np.random.SeedSequence]:
-    """One independent seed per model, spawned from the run seed.
+    """One independent seed per model: :func:`memlens.seeds.model_seeds` (``spawn_key == (m,)``)."""
+    from memlens import seeds
 
-    Model m's seed depends only on (seed, m), so a run split into shards, resumed, or spread
-    across machines trains exactly the same models.
-    """
-    return np.random.SeedSequence([seed, 0x7EA1]).spawn(n_models)
+    return seeds.model_seeds(seed, n_models)

@@ -233,6 +233,43 @@ def _csv_manifest(path: Path, names: Sequence[str]) -> list[np.ndarray]:
     return [np.asarray(v, dtype=np.int64) for v in ids_per]
 
 
+def resolve_kind(paths: Sequence[Path], names: Sequence[str], *, factory=None, allow_pickle: bool = False) -> str:
+    """The one kind all checkpoints share, after checking it can be loaded as asked: a state dict
+    needs a factory, a pickle needs ``allow_pickle``."""
+    kinds: dict[str, str] = {}
+    for path, name in zip(paths, names, strict=True):
+        kind = checkpoint_kind(Path(path))
+        if kind is None:
+            raise MemlensError(
+                f"{name} is not a checkpoint memlens can load: use PyTorch state_dict files (.pt, .pth, "
+                ".bin, .ckpt, .safetensors), Hugging Face model folders (with config.json), or "
+                "scikit-learn models (.skops; .joblib/.pkl with --allow-pickle)."
+            )
+        kinds.setdefault(kind, name)
+    if len(kinds) > 1:
+        raise MemlensError(
+            "The checkpoints are of different kinds ("
+            + ", ".join(f"{k}: {n}" for k, n in kinds.items())
+            + "); audit one kind at a time (narrow the --checkpoints pattern)."
+        )
+    kind = next(iter(kinds))
+    if kind in ("state_dict", "safetensors") and factory is None:
+        raise MemlensError(
+            f"{names[0]} is a PyTorch state_dict: memlens needs the module to load it into. Give "
+            "--model-factory FILE.py:FUNCTION, where FUNCTION() returns the untrained torch.nn.Module "
+            "(model = Net(); return model)."
+        )
+    if kind == "pickle" and not allow_pickle:
+        raise MemlensError(
+            f"{names[0]} is a pickle (joblib); loading one runs whatever code it names, so memlens does "
+            "not do it unless asked. If you made these files or trust them, add --allow-pickle; safer "
+            "still, save models with skops (skops.io.dump) as .skops."
+        )
+    if factory is not None and not callable(factory):
+        raise MemlensError(f"The model factory must be a function; got a {type(factory).__name__}.")
+    return kind
+
+
 # --- the trainer ----------------------------------------------------------------------------
 
 
@@ -271,37 +308,7 @@ class Checkpoints:
                 f"shape {self.membership.shape}."
             )
         self.names = checkpoint_names(self.paths)
-        kinds = {}
-        for path, name in zip(self.paths, self.names, strict=True):
-            kind = checkpoint_kind(path)
-            if kind is None:
-                raise MemlensError(
-                    f"{path} is not a checkpoint memlens can load: use PyTorch state_dict files (.pt, "
-                    ".pth, .bin, .ckpt, .safetensors), Hugging Face model folders (with config.json), "
-                    "or scikit-learn models (.skops; .joblib/.pkl with --allow-pickle)."
-                )
-            kinds.setdefault(kind, name)
-        if len(kinds) > 1:
-            raise MemlensError(
-                "The checkpoints are of different kinds ("
-                + ", ".join(f"{k}: {n}" for k, n in kinds.items())
-                + "); audit one kind at a time (narrow the --checkpoints pattern)."
-            )
-        self.kind = next(iter(kinds))
-        if self.kind in ("state_dict", "safetensors") and self.factory is None:
-            raise MemlensError(
-                f"{self.names[0]} is a PyTorch state_dict: memlens needs the module to load it into. "
-                "Give --model-factory FILE.py:FUNCTION, where FUNCTION() returns the untrained "
-                "torch.nn.Module (model = Net(); return model)."
-            )
-        if self.kind == "pickle" and not self.allow_pickle:
-            raise MemlensError(
-                f"{self.names[0]} is a pickle (joblib); loading one runs whatever code it names, so "
-                "memlens does not do it unless asked. If you made these files or trust them, add "
-                "--allow-pickle; safer still, save models with skops (skops.io.dump) as .skops."
-            )
-        if self.factory is not None and not callable(self.factory):
-            raise MemlensError(f"The model factory must be a function; got a {type(self.factory).__name__}.")
+        self.kind = resolve_kind(self.paths, self.names, factory=self.factory, allow_pickle=self.allow_pickle)
 
     def __reduce_ex__(self, protocol):
         if self.factory_spec is not None:  # a factory from a file is sent by where to load it from
@@ -342,7 +349,41 @@ class Checkpoints:
                 f"The membership mask covers {self.membership.shape[1]} examples but the dataset "
                 f"{data.name} has {data.n_examples}."
             )
+        self.preflight()
         self._checked[0] = self._observe(0, data)
+
+    def preflight(self) -> None:
+        """Open every checkpoint cheaply and refuse one that cannot load, naming it: state dicts
+        are memory-mapped (no weights read) and their names and shapes compared with the
+        factory's module; skops files are checked for untrusted types; Hugging Face folders for a
+        readable config.json. Pickles cannot be opened without running them."""
+        expected = None
+        for path, name in zip(self.paths, self.names, strict=True):
+            if self.kind in ("state_dict", "safetensors"):
+                shapes = {k: tuple(v.shape) for k, v in self._read_weights(path, name, mmap=True).items()}
+                if expected is None:
+                    expected = {k: tuple(v.shape) for k, v in self._module(name).state_dict().items()}
+                if shapes != expected:
+                    missing, unexpected = sorted(expected.keys() - shapes), sorted(shapes.keys() - expected)
+                    wrong = [k for k in expected.keys() & shapes if expected[k] != shapes[k]]
+                    detail = "; ".join(
+                        part for part in (
+                            f"missing {', '.join(missing[:3])}" if missing else "",
+                            f"unexpected {', '.join(unexpected[:3])}" if unexpected else "",
+                            f"{wrong[0]} is {shapes[wrong[0]]}, not {expected[wrong[0]]}" if wrong else "",
+                        ) if part
+                    )  # fmt: skip
+                    raise MemlensError(
+                        f"{name} does not fit the module {_name(self.factory)}() builds: {detail}. Make "
+                        "the factory build the architecture that was trained."
+                    )
+            elif self.kind == "skops":
+                self._untrusted(path, name)
+            elif self.kind == "huggingface":
+                try:
+                    json.loads((path / "config.json").read_text())
+                except (OSError, ValueError) as e:
+                    raise MemlensError(f"{name}/config.json could not be read ({e}).") from None
 
     def fit_observe(self, data: Dataset, membership, seeds, progress: Progress | None = None) -> dict:
         membership = np.asarray(membership, dtype=bool)
@@ -357,10 +398,11 @@ class Checkpoints:
 
     def _index(self, row: np.ndarray, seed) -> int:
         """Which checkpoint a row of the design is: the model's index in the run, which the engine
-        passes as the last element of the model seed's spawn key (:func:`~memlens.train.model_seeds`),
+        passes as the last element of the model seed's spawn key (:func:`memlens.seeds.model_index`),
         checked against the mask row."""
-        key = getattr(seed, "spawn_key", ())
-        index = int(key[-1]) if key else -1
+        from memlens import seeds
+
+        index = seeds.model_index(seed) if getattr(seed, "spawn_key", ()) else -1
         if not 0 <= index < len(self.paths) or not np.array_equal(self.membership[index], row):
             raise RuntimeError(
                 "The checkpoint trainer could not tell which checkpoint a model of the run is: the "
@@ -370,7 +412,7 @@ class Checkpoints:
 
     def _observe(self, index: int, data: Dataset) -> dict:
         return observe_model(self.load(index), data, batch_size=self.batch_size,
-                             name=f"Checkpoint {self.names[index]}")  # fmt: skip
+                             name=f"checkpoint {self.names[index]}")  # fmt: skip
 
     # --- loaders, one per kind --------------------------------------------------------------
 
@@ -386,7 +428,8 @@ class Checkpoints:
                 "MEMLENS_DEBUG=1 shows the traceback."
             ) from e
 
-    def _load_state_dict(self, path: Path, name: str):
+    def _read_weights(self, path: Path, name: str, *, mmap: bool = False) -> dict:
+        """A state dict from a file (memory-mapped when ``mmap``), without running any code."""
         import pickle
 
         import torch
@@ -397,7 +440,12 @@ class Checkpoints:
 
                 weights = load_file(str(path), device="cpu")
             else:
-                weights = torch.load(path, map_location="cpu", weights_only=True)
+                try:
+                    weights = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+                except RuntimeError as e:
+                    if not mmap or "mmap" not in str(e):
+                        raise
+                    weights = torch.load(path, map_location="cpu", weights_only=True)  # an old format
         except pickle.UnpicklingError as e:
             raise MemlensError(
                 f"{name} holds more than tensors, so memlens did not load it (torch.load with "
@@ -416,12 +464,22 @@ class Checkpoints:
                 f"{name} is not a state_dict (a dict of parameter names to tensors); it holds a "
                 f"{type(weights).__name__}. Save it with torch.save(model.state_dict(), path)."
             )
+        return weights
+
+    def _module(self, name: str):
+        import torch
+
         model = self._call_factory(name)
         if not isinstance(model, torch.nn.Module):
             raise MemlensError(
                 f"The model factory {_name(self.factory)}() returned a {type(model).__name__}, not a "
                 "torch.nn.Module to load the state_dict into."
             )
+        return model
+
+    def _load_state_dict(self, path: Path, name: str):
+        weights = self._read_weights(path, name)
+        model = self._module(name)
         try:
             model.load_state_dict(weights)
         except RuntimeError as e:
@@ -455,6 +513,18 @@ class Checkpoints:
             import skops.io as sio
         except ImportError:
             raise MemlensError(".skops checkpoints need skops: pip install 'memlens[byo]'.") from None
+        untrusted = self._untrusted(path, name)
+        try:
+            return sio.load(path, trusted=untrusted or None)
+        except Exception as e:
+            raise MemlensError(f"{name} could not be loaded by skops ({type(e).__name__}: {e}).") from None
+
+    def _untrusted(self, path: Path, name: str) -> list[str]:
+        """Types in a skops file that skops does not trust by default (refused without allow_pickle)."""
+        try:
+            import skops.io as sio
+        except ImportError:
+            raise MemlensError(".skops checkpoints need skops: pip install 'memlens[byo]'.") from None
         try:
             untrusted = sio.get_untrusted_types(file=path)
         except Exception as e:
@@ -465,10 +535,7 @@ class Checkpoints:
                 "Building them can run their code, so memlens does it only with --allow-pickle: add it "
                 "if you made these files or trust them."
             )
-        try:
-            return sio.load(path, trusted=untrusted or None)
-        except Exception as e:
-            raise MemlensError(f"{name} could not be loaded by skops ({type(e).__name__}: {e}).") from None
+        return untrusted
 
     def _load_pickle(self, path: Path, name: str):
         import joblib

@@ -136,7 +136,7 @@ class Function:
                 f"on {int(row.sum())} examples with seed {value}). Fix the function and run the command "
                 "again (MEMLENS_DEBUG=1 shows the traceback)."
             ) from e
-        return observe_model(model, data, batch_size=self.batch_size, name=f"The model {self.name} returned")
+        return observe_model(model, data, batch_size=self.batch_size, name=f"the model from {self.name}")
 
 
 def _key(row: np.ndarray, seed: np.random.SeedSequence) -> tuple:
@@ -218,8 +218,8 @@ def load_callable(spec: str, *, option: str = "--trainer") -> Callable:
         )
     if not callable(target):
         raise MemlensError(
-            f"'{name}' in {origin} is a {type(target).__name__}, not a function ({option} {spec}); it "
-            "was not called. Name a function defined there."
+            f"'{name}' in {origin} is of type {type(target).__name__}, not a function ({option} {spec}); "
+            "it was not called. Name a function defined there."
         )
     return target
 

@@ -21,6 +21,12 @@ from memlens.errors import MemlensError
 PROBABILITY_SUM_TOLERANCE = 1e-3
 
 
+def _cap(text: str) -> str:
+    """``text`` beginning a sentence: a leading lower-case word is capitalised, a path is not."""
+    first = text.split(" ", 1)[0]
+    return text[:1].upper() + text[1:] if first.isalpha() and first.islower() else text
+
+
 def _is_torch_module(model) -> bool:
     torch = sys.modules.get("torch")  # an nn.Module can only exist if torch was imported
     return torch is not None and isinstance(model, torch.nn.Module)
@@ -47,7 +53,7 @@ def model_outputs(model, X: np.ndarray, *, n_classes: int, image_shape=None, bat
     X = np.asarray(X)
     if model is None:
         raise MemlensError(
-            f"{name} is None, not a fitted model. A training function must end with `return model` "
+            f"{_cap(name)} is None, not a fitted model. A training function must end with `return model` "
             "(a torch.nn.Module, a scikit-learn estimator, a Hugging Face model, or an object with "
             "predict_proba(X) or logits(X))."
         )
@@ -74,7 +80,7 @@ def model_outputs(model, X: np.ndarray, *, n_classes: int, image_shape=None, bat
         kind = "logits"
     else:
         raise MemlensError(
-            f"{name} is a {type(model).__module__}.{type(model).__qualname__}, which memlens cannot "
+            f"{_cap(name)} is a {type(model).__module__}.{type(model).__qualname__}, which memlens cannot "
             "observe. Return a torch.nn.Module (memlens takes its outputs as logits), a scikit-learn "
             "estimator or pipeline (predict_proba), a Hugging Face model (its .logits), or any object "
             "with a predict_proba(X) or logits(X) method."
@@ -99,7 +105,7 @@ def _torch_logits(model, X: np.ndarray, *, image_shape, batch_size: int, name: s
     if main_input == "input_ids":
         if not (np.issubdtype(X.dtype, np.number) and np.all(np.mod(X, 1) == 0) and X.min() >= 0):
             raise MemlensError(
-                f"{name} is a Hugging Face model that reads token ids (input_ids), but the dataset's "
+                f"{_cap(name)} is a Hugging Face model that reads token ids (input_ids), but the dataset's "
                 "rows are not whole numbers >= 0. Give a dataset whose X holds token ids, one padded "
                 "sequence per row."
             )
@@ -128,7 +134,7 @@ def _torch_logits(model, X: np.ndarray, *, image_shape, batch_size: int, name: s
                     out = out[0]
                 if not isinstance(out, torch.Tensor):
                     raise MemlensError(
-                        f"{name} returned a {type(out).__name__} when called on a batch, not a tensor "
+                        f"{_cap(name)} returned a {type(out).__name__} when called on a batch, not a tensor "
                         "of logits (batch × classes)."
                     )
                 chunks.append(out.detach().float().cpu().numpy())
@@ -148,13 +154,13 @@ def check_outputs(kind: str, out, *, n_rows: int, n_classes: int, name: str = "t
     """
     out = np.asarray(out)
     if out.dtype == object or not np.issubdtype(out.dtype, np.number) or np.issubdtype(out.dtype, np.complexfloating):
-        raise MemlensError(f"{name} returned {kind} of dtype {out.dtype}; memlens needs real numbers.")
+        raise MemlensError(f"{_cap(name)} returned {kind} of dtype {out.dtype}; memlens needs real numbers.")
     out = out.astype(np.float64)
     if kind == "logits" and n_classes == 2 and out.shape in ((n_rows,), (n_rows, 1)):
         out = np.stack([np.zeros(n_rows), out.reshape(n_rows)], axis=1)  # sigmoid(z) = softmax(0, z)
     if out.shape != (n_rows, n_classes):
         raise MemlensError(
-            f"{name} returned {kind} of shape {out.shape} for {n_rows} examples of {n_classes} "
+            f"{_cap(name)} returned {kind} of shape {out.shape} for {n_rows} examples of {n_classes} "
             f"classes; memlens needs one row per example and one column per class, shape "
             f"({n_rows}, {n_classes}). Does the model's last layer have {n_classes} outputs?"
         )
@@ -162,7 +168,7 @@ def check_outputs(kind: str, out, *, n_rows: int, n_classes: int, name: str = "t
     if bad.any():
         rows = np.flatnonzero(bad)
         raise MemlensError(
-            f"{name} returned NaN or infinite {kind} for {len(rows)} of {n_rows} examples (first rows: "
+            f"{_cap(name)} returned NaN or infinite {kind} for {len(rows)} of {n_rows} examples (first rows: "
             f"{rows[:5].tolist()}). Training probably diverged: lower the learning rate or check the "
             "inputs."
         )
@@ -175,7 +181,7 @@ def check_probabilities(probs: np.ndarray, *, name: str, axis: int = -1) -> None
     """Refuse probabilities outside [0, 1] or whose rows do not sum to 1."""
     if (probs < 0).any() or (probs > 1 + PROBABILITY_SUM_TOLERANCE).any():
         raise MemlensError(
-            f"{name} holds probabilities outside [0, 1] (min {float(probs.min()):.4g}, max "
+            f"{_cap(name)} holds probabilities outside [0, 1] (min {float(probs.min()):.4g}, max "
             f"{float(probs.max()):.4g}). Were they logits? Then pass them as logits."
         )
     sums = probs.sum(axis=axis)
@@ -183,7 +189,7 @@ def check_probabilities(probs: np.ndarray, *, name: str, axis: int = -1) -> None
     if off.any():
         worst = float(sums.flat[np.argmax(np.abs(sums - 1))])
         raise MemlensError(
-            f"{name} holds {int(off.sum())} row(s) of class probabilities that do not sum to 1 (one "
+            f"{_cap(name)} holds {int(off.sum())} row(s) of class probabilities that do not sum to 1 (one "
             f"sums to {worst:.6g}; allowed: within {PROBABILITY_SUM_TOLERANCE}). memlens needs a "
             "softmax over all classes; per-class sigmoids or a missing class do not qualify."
         )
