@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import memlens as ml
+from cli_assertions import one_paragraph
 from memlens import observe
 from memlens.errors import RunStoreError
 
@@ -73,13 +74,6 @@ def _import(path: Path):
     spec.loader.exec_module(module)
     return module
 
-
-def one_paragraph(err: str, *needles: str) -> None:
-    text = err.strip()
-    assert text.startswith("error: "), err
-    assert "Traceback" not in err and "\n\n" not in text, err
-    for needle in needles:
-        assert re.search(needle, text), (needle, err)
 
 
 def test_a_users_pytorch_loop_finds_planted_noise_and_its_logits_import_to_the_same_lira(tmp_path, run_cli):

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import memlens as ml
+from cli_assertions import one_paragraph
 from memlens.errors import MemlensError
 
 FAST = ["--models", "4", "--epochs", "3", "--width", "16", "--no-progress"]
@@ -31,14 +32,6 @@ def wide_console(monkeypatch):
     """A wide console, so rich never folds a path or a message across lines in these tests."""
     monkeypatch.setenv("COLUMNS", "400")
 
-
-def one_paragraph(err: str, *needles: str) -> None:
-    """``err`` is a single 'error: …' paragraph, no traceback, mentioning every needle."""
-    text = err.strip()
-    assert text.startswith("error: "), err
-    assert "Traceback" not in err and "\n\n" not in text, err
-    for needle in needles:
-        assert re.search(needle, text), (needle, err)
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, str]]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import memlens as ml
+from cli_assertions import one_paragraph
 from memlens import estimate
 from memlens.errors import MemlensError
 from memlens.importing import import_predictions
@@ -20,13 +20,6 @@ from memlens.importing import import_predictions
 def wide_console(monkeypatch):
     monkeypatch.setenv("COLUMNS", "400")  # rich never folds a message in these tests
 
-
-def one_paragraph(err: str, *needles: str) -> None:
-    text = err.strip()
-    assert text.startswith("error: "), err
-    assert "Traceback" not in err and "\n\n" not in text, err
-    for needle in needles:
-        assert re.search(needle, text), (needle, err)
 
 
 def unrelated_script(folder: Path, *, models: int = 16, n: int = 400, classes: int = 5, seed: int = 0) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 import memlens as ml
+from cli_assertions import one_paragraph
 from memlens import observe
 from memlens.train.checkpoints import natural_key, read_membership
 
@@ -42,13 +42,6 @@ def one_torch_thread(monkeypatch):
     yield
     torch.set_num_threads(threads)
 
-
-def one_paragraph(err: str, *needles: str) -> None:
-    text = err.strip()
-    assert text.startswith("error: "), err
-    assert "Traceback" not in err and "\n\n" not in text, err
-    for needle in needles:
-        assert re.search(needle, text), (needle, err)
 
 
 def _digits_npz(folder: Path, n: int) -> Path:
