@@ -25,7 +25,11 @@ is >= 8 bits above its control or written from its own prefix; the control's mea
 is within 2 bits of chance (~1.44 bits). Documents (issue 5): extractability rises with
 duplication and with prefix length (Spearman >= 0.8 each).
 
-    python experiments/lm_canaries.py          # ~6 min on 2 shared cores
+Training budget: 18 epochs. A sweep (12, 15, 16, 18, 20 epochs; REPRODUCTIONS.md §g) shows the
+two canary criteria pull apart at the 4-digit ceiling (13.3 bits): fewer epochs leave an
+8-times canary below 8 bits, more saturate every count so the excess no longer rises.
+
+    python experiments/lm_canaries.py          # ~12 min on 2 shared cores (AMD EPYC)
 """
 
 from __future__ import annotations
@@ -171,7 +175,7 @@ def main(argv=None) -> dict:
     p = parser(__doc__)
     p.add_argument("--chapters", type=int, default=60, help="KJV chapters of background text")
     p.add_argument("--per-repeat", type=int, default=5, help="canaries (and documents) per count")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=18)
     p.add_argument("--digits", type=int, default=4)
     a = p.parse_args(argv)
     torch.set_num_threads(min(2, torch.get_num_threads()))

@@ -18,7 +18,7 @@ Example:
     >>> a, b = seeds.model_seeds(0, 2)
     >>> a.spawn_key, b.spawn_key
     ((0,), (1,))
-    >>> seeds.rng(0, "design").integers(10) == seeds.rng(0, "design").integers(10)
+    >>> bool(seeds.rng(0, "design").integers(10) == seeds.rng(0, "design").integers(10))
     True
 """
 

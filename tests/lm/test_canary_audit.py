@@ -235,6 +235,13 @@ def test_audit_reports_exposure_control_and_excess(tmp_path, corpus, tokenizer, 
     assert "tokenizer-only control" in page and "exposure_excess" in page
 
 
+def test_the_report_and_the_audit_count_exposed_canaries_alike():
+    from memlens.lm.canary_audit import EXPOSED_EXCESS_BITS
+    from memlens.report.lm_section import EXPOSED_BITS
+
+    assert EXPOSED_EXCESS_BITS == EXPOSED_BITS
+
+
 def test_a_record_without_templates_is_the_shared_template_of_old_checkpoints():
     old = CanarySpec.from_record({"n": 3, "repeats": [1, 2], "secret_digits": 4, "seed": 0})
     assert old.templates == (DEFAULT_TEMPLATE,) and old.repeats == (1, 2)

@@ -6,7 +6,8 @@ scipy only: no torch, no scikit-learn, no pandas, no I/O.
 
 - :mod:`.memorization`: Feldman–Zhang memorization and influence (NeurIPS 2020).
 - :mod:`.mia`: LiRA online/offline (Carlini et al. 2022), RMIA offline (Zarifzadeh et al. 2024),
-  the loss-threshold attack (Yeom et al. 2018), and leave-one-model-out evaluation.
+  the loss-threshold attack (Yeom et al. 2018).
+- :mod:`.in_turn`: leave-one-model-out evaluation (each target in turn, the rest its shadows).
 - :mod:`.metrics`: ROC, AUC, TPR at low FPR with Clopper–Pearson intervals.
 - :mod:`.heldout`: TPR at low FPR with thresholds set on one half and measured on the other.
 - :mod:`.intervals`: TPR intervals for scores pooled over target models (a bootstrap over examples
@@ -25,12 +26,11 @@ from .guided import (
     shadows_needed,
 )
 from .heldout import heldout_tpr_at_fpr, split_halves
+from .in_turn import attack_in_turn, attack_in_turn_per_target
 from .intervals import attack_summary, bootstrap_tpr_at_fpr, per_target_tpr_at_fpr
 from .memorization import MemorizationScores, influence_scores, memorization_scores
 from .metrics import attack_metrics, auc, clopper_pearson, roc_curve, tpr_at_fpr
 from .mia import (
-    attack_in_turn,
-    attack_in_turn_per_target,
     lira_offline,
     lira_online,
     loss_attack,

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import special
 
 from ._validate import as_membership, as_observations
+from .in_turn import attack_in_turn_per_target
 from .memorization import memorization_scores
 from .metrics import attack_metrics
 from .mia import (
@@ -33,7 +34,6 @@ from .mia import (
     Attack,
     _fit_gaussian,
     _masked_mean_std,
-    attack_in_turn_per_target,
     lira_offline,
     lira_online,
 )

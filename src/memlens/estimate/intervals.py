@@ -1,6 +1,6 @@
 """Confidence intervals for TPR at low FPR that respect how a leave-one-model-out audit is built.
 
-:func:`~memlens.estimate.mia.attack_in_turn` pools T target models' scores into one ROC curve.
+:func:`~memlens.estimate.in_turn.attack_in_turn` pools T target models' scores into one ROC curve.
 The pooled (target, example) pairs are not independent draws: every example is scored under all T
 targets (a memorized outlier is found under every target that trained on it), the targets share
 all but one shadow model, and each target model is one draw of the training randomness. A
@@ -310,7 +310,7 @@ def attack_summary(
     come from :func:`per_target_tpr_at_fpr`.
 
     Args:
-        labels: (T, N) bool, from :func:`~memlens.estimate.mia.attack_in_turn_per_target`.
+        labels: (T, N) bool, from :func:`~memlens.estimate.in_turn.attack_in_turn_per_target`.
         scores: (T, N) float; NaN where not scored.
         fprs, level: as :func:`~memlens.estimate.metrics.attack_metrics`.
         replicates, resample, seed: as :func:`bootstrap_tpr_at_fpr` (used when T >= 2).

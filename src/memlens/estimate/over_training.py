@@ -13,8 +13,9 @@ import functools
 
 import numpy as np
 
+from .in_turn import attack_in_turn
 from .metrics import attack_metrics
-from .mia import attack_in_turn, lira_online, loss_threshold_attack
+from .mia import lira_online, loss_threshold_attack
 
 FPRS = (0.001, 0.01)
 

@@ -28,7 +28,7 @@ For every planted canary (:class:`~memlens.lm.corpus.Canary`), :func:`canary_col
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -46,7 +46,7 @@ EXACT_LIMIT = 10**5
 #: untrained initialisations averaged into the tokenizer-only control
 CONTROL_INITS = 3
 #: a canary whose excess is at least this many bits counts as exposed (2^10: the model ranks its
-#: secret a thousand times higher than the tokenizer alone does)
+#: secret a thousand times higher than the tokenizer alone does); the report's EXPOSED_BITS
 EXPOSED_EXCESS_BITS = 10.0
 CONVENTION = (
     "rank of the canary's text among the texts with every secret of its space except the other "
@@ -66,7 +66,7 @@ class CanarySpec:
     repeats: tuple[int, ...] = (1, 2, 4, 8)
     secret_digits: int | None = 4
     seed: int = 0
-    templates: tuple[str, ...] = field(default_factory=lambda: DEFAULT_TEMPLATES)
+    templates: tuple[str, ...] = DEFAULT_TEMPLATES
 
     def apply(self, corpus: Corpus) -> Corpus:
         if self.n <= 0:
@@ -152,9 +152,9 @@ def candidate_logprobs(model, tokenizer, texts, *, batch_size: int = 4096) -> np
         result = model(input_ids=head, attention_mask=torch.ones_like(head), use_cache=True,
                        logits_to_keep=1, **{kwarg: root_cache})  # fmt: skip
         root_lp = torch.log_softmax(result.logits[:, -1].float(), -1)  # (1, V)
-        # level d: the distinct tail prefixes of length d that have children, as rows of lp
-        level: dict[tuple, int] = {(): 0}
-        parents = [(root_cache, root_lp, level)]  # chunks of one level: (cache, (B, V) lp, rows)
+        # the tree level by level: chunks of (the cache, (B, V) next-token log-probs, and the row
+        # of each node: a tail prefix of length d that has children); level 0 is the shared prefix
+        parents = [(root_cache, root_lp, {(): 0})]
         for d in range(max(map(len, tails))):
             live = [i for i, t in enumerate(tails) if len(t) > d]
             where = {}  # tail prefix of length d -> (chunk, row)
