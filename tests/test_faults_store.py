@@ -300,12 +300,13 @@ def test_readers_of_an_unfinished_run_say_how_to_finish_it(reference, tmp_path, 
 HOSTILE = ["[bold red]boom[/]", "<script>alert(1)</script>", "a\"b'&c", "[link=file:///etc]x[/link]"]
 
 
-def test_hostile_names_print_literally(tmp_path, run_cli):
+def test_hostile_names_print_literally(tmp_path, run_cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # no folding: every line is compared whole
     data = _dataset(tmp_path, labels=HOSTILE)
     out = tmp_path / "[red]runs" / "<b>x</b>"
     code, stdout, err = run_cli(*_args(data, out))
     assert code == 0, err
-    assert str(out) in stdout.replace("\n", "")
+    assert f"→ {out}" in stdout and f"inspect with `memlens show {out}`" in stdout
     code, stdout, err = run_cli("show", out, "--top", "400")
     assert code == 0, err
     shown = stdout.replace("\n", "")

@@ -261,12 +261,12 @@ def _summary(console, run) -> None:
             )
             warned.update(m.get("warnings", []))
         else:
-            console.print(f"  {name:<13} {m.get('note', '')}")
+            console.print(f"  {name:<13} {_literal(m.get('note', ''))}")
     for w in sorted(warned):
-        console.print(f"  [yellow]caution:[/] {w}")
+        console.print(f"  [yellow]caution:[/] {_literal(w)}")
     if "note" in run.mia:
-        console.print(f"  {run.mia['note']}")
-    console.print(f"wrote {run.path}/scores.parquet, mia.json; inspect with `memlens show {run.path}`")
+        console.print(f"  {_literal(run.mia['note'])}")
+    console.print(f"wrote {_literal(run.path)}/scores.parquet, mia.json; inspect with `memlens show {_literal(run.path)}`")
 
 
 @app.command()
