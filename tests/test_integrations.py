@@ -259,3 +259,9 @@ def test_cli_prepare_then_finalize(tmp_path, run_cli):
         code, _, err = run_cli("prepare", *args, "--out", bad)
         assert code == 2 and message in err, err
         assert not bad.exists()
+
+
+def test_readers_of_an_unfinished_prepared_run_say_to_train_and_finalize(planned, run_cli):
+    _, _, run = planned
+    code, _, err = run_cli("show", run)
+    assert code == 2 and "6 are still missing" in err and f"memlens finalize {run}" in err.replace("\n", "")

@@ -63,6 +63,7 @@ def observe(
     targets: Annotated[int, typer.Option(help="Models attacked in turn for membership inference.")] = 8,
     shard_size: Annotated[int, typer.Option(help="Checkpoints observed together and saved as one resumable shard.")] = 8,
     batch_size: Annotated[int, typer.Option(help="Examples per forward pass of a PyTorch model.")] = 1024,
+    device: Annotated[str, typer.Option(help="Where PyTorch checkpoints are observed: auto (a CUDA GPU when torch sees one), cpu or cuda. Recorded in run.json, not part of the run's identity.")] = "auto",
     progress: Annotated[bool, typer.Option(help="Show progress: a live bar on a terminal; in a log, a line every 5 s.")] = True,
 ) -> None:
     """Audit M models you already trained: observe each checkpoint on every example, then estimate.
@@ -89,8 +90,11 @@ def observe(
     factory = load_callable(model_factory, option="--model-factory") if model_factory else None
     resolve_kind(paths, names, factory=factory, allow_pickle=allow_pickle)
     mask = read_membership(membership, names, data.n_examples)
+    from memlens.train import device as devices
+
+    devices.check_request(device)
     trainer = Checkpoints(paths, mask, factory=factory, allow_pickle=allow_pickle, batch_size=batch_size,
-                          factory_spec=model_factory)  # fmt: skip
+                          factory_spec=model_factory, device=device)  # fmt: skip
     design = ml.design.Design("given", 0, mask)
     console = _console()
     shown = [f"{i} ← {names[i]}" for i in range(min(3, len(names)))]

@@ -535,10 +535,7 @@ class RunStore:
         f = self.path / name
         entry = self.manifest["files"].get(name)
         if not self.complete and name != "membership.npy":
-            raise RunStoreError(
-                f"The run in {self.path} has not finished training, so it has no {name} yet. Re-run "
-                "its `memlens audit` command: it resumes where it stopped."
-            )
+            raise RunStoreError(f"The run in {self.path} has not finished training, so it has no {name} yet. {self._how_to_finish()}")
         if entry is None or not f.exists():
             fix = REBUILD.get(name, RETRAIN).replace("RUN", str(self.path))
             state = "is missing" if not f.exists() else "is not recorded in run.json (written by a process that was stopped)"
@@ -551,6 +548,17 @@ class RunStore:
                 raise self._damage_error([f"{name} does not match its checksum"], [name])
             self._verified.add(name)
         return f
+
+    def _how_to_finish(self) -> str:
+        """What finishes this run: its own command, or (models trained by the user's script) finalize."""
+        if self.manifest.get("config", {}).get("trainer", {}).get("trainer") == "external":
+            missing = len(self.pending_shards(1))
+            return (
+                f"Its models are trained by your own script and {missing} are still missing: train "
+                f"them (memlens.integrations.subset_for gives each its examples), then run "
+                f"`memlens finalize {self.path}`."
+            )
+        return "Re-run its `memlens audit` command: it resumes where it stopped."
 
     def load_array(self, name: str, *, mmap: bool = True) -> np.ndarray:
         f = self.path / name
@@ -581,7 +589,7 @@ class RunStore:
     def observation(self, name: str) -> np.ndarray:
         """An (M, N[, C]) observation array, memory-mapped, checked against its checksum on first use."""
         if not self.complete:
-            raise RunStoreError(f"The run in {self.path} has not finished training; re-run its audit command.")
+            raise RunStoreError(f"The run in {self.path} has not finished training. {self._how_to_finish()}")
         return self.load_array(str(self.checked(f"observations/{name}.npy").relative_to(self.path)))
 
 

@@ -113,6 +113,20 @@ def test_state_dicts_are_observed_in_natural_name_order(saved, tmp_path, run_cli
     assert (out / "report.html").exists()
     code, shown, err = run_cli("show", out, "--top", "3")
     assert code == 0 and "11 models (11 state_dict checkpoints)" in shown, err
+    assert run.store.manifest["devices"] and "device" not in run.config["trainer"]  # recorded, not identity
+    code, _, err = _observe(run_cli, folder, dataset, folder / "membership.npy", out, "--device", "cpu")
+    assert code == 0, err  # another --device resumes the same run
+
+
+def test_observing_on_a_missing_gpu_is_refused_before_anything_is_written(saved, tmp_path, run_cli):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    folder, dataset, *_ = saved
+    out = tmp_path / "run"
+    code, _, err = _observe(run_cli, folder, dataset, folder / "membership.npy", out, "--device", "cuda")
+    assert code == 2 and "--device cuda" in err and not out.exists()
 
 
 def test_json_and_csv_manifests_give_the_same_mask_as_the_npy(saved, tmp_path):

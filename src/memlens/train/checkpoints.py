@@ -288,6 +288,8 @@ class Checkpoints:
             you made or trust.
         batch_size: Examples per forward pass when a torch model is observed.
         factory_spec: Where ``factory`` was loaded from (``FILE.py:FUNCTION``), for other processes.
+        device: Where torch models are observed: ``auto`` (a CUDA GPU when torch sees one),
+            ``cpu`` or ``cuda``. Recorded in the run, not part of its identity.
     """
 
     paths: Sequence[Path]
@@ -296,6 +298,7 @@ class Checkpoints:
     allow_pickle: bool = False
     batch_size: int = 1024
     factory_spec: str | None = None
+    device: str = "auto"
     units_per_model: int = 1
     _checked: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -410,8 +413,19 @@ class Checkpoints:
             )
         return index
 
+    def resolve_device(self) -> dict:
+        """Where torch checkpoints are observed and why (resolved once; see memlens.train.device)."""
+        from memlens.train import device
+
+        if getattr(self, "_device_choice", None) is None:
+            self._device_choice = device.resolve(self.device)
+        return self._device_choice
+
     def _observe(self, index: int, data: Dataset) -> dict:
-        return observe_model(self.load(index), data, batch_size=self.batch_size,
+        model = self.load(index)
+        if hasattr(model, "to") and hasattr(model, "parameters"):  # a torch module: observe it there
+            model = model.to(self.resolve_device()["device"])
+        return observe_model(model, data, batch_size=self.batch_size,
                              name=f"checkpoint {self.names[index]}")  # fmt: skip
 
     # --- loaders, one per kind --------------------------------------------------------------

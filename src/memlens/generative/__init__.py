@@ -1,0 +1,1 @@
+"""Memorization in generative models: diffusion (closed-form and trained) and density models."""
