@@ -177,4 +177,3 @@ def exposure_chance(space_size: int) -> float:
         raise ValueError(f"space_size must be an integer >= 1 (|R|), got {space_size!r}")
     n = int(space_size)
     return float(math.log2(n) - math.lgamma(n + 1) / (n * math.log(2.0)))
-

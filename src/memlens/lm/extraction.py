@@ -359,4 +359,3 @@ def bleu(candidates, references, *, max_n: int = 4) -> np.ndarray:
         )
     except TypeError:
         raise ValueError("tokens must be hashable (ints, strings)") from None
-

@@ -36,8 +36,8 @@ from memlens.lm.extraction import (
     shortest_extracting_prefix,
 )
 from memlens.lm.membership_scores import (
-    LOGPROB_SLACK as LOGPROB_SLACK,  # re-exported constants, outside __all__ as before
-    VAR_FLOOR as VAR_FLOOR,
+    LOGPROB_SLACK,  # noqa: F401 (re-exported constant, outside __all__ as before)
+    VAR_FLOOR,  # noqa: F401
     loss_score,
     min_k_plus_plus_score,
     min_k_score,

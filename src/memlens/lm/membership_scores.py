@@ -83,7 +83,6 @@ def _lengths(arr: np.ndarray) -> np.ndarray:
     return (~np.isnan(arr)).sum(axis=1)  # (N,)
 
 
-
 # --------------------------------------------------------------------------------------------
 # membership scores (seed notes §5d): higher = more likely a member
 
@@ -339,4 +338,3 @@ def reference_ratio_score(
     if reduce == "sum":
         return np.nansum(t, axis=1) - np.nansum(r, axis=1)
     return loss_score(t) - loss_score(r)
-
