@@ -1,0 +1,158 @@
+"""Density-model memorization (van den Burg & Williams): estimator twins, trainer, engine, planted effect."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import memlens as ml
+from memlens.errors import MemlensError
+from memlens.generative.density import (
+    density_memorization,
+    masked_logmeanexp,
+    nearest_sample_distance,
+)
+from memlens.generative.density_trainers import SklearnDensity
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+
+def _brute_force(membership, loglik):
+    """The paper's summarize.py, one example at a time, in plain Python floats."""
+    import math
+
+    scores = []
+    for i in range(membership.shape[1]):
+        ins = [float(v) for v, m in zip(loglik[:, i], membership[:, i], strict=True) if m]
+        outs = [float(v) for v, m in zip(loglik[:, i], membership[:, i], strict=True) if not m]
+        if not ins or not outs:
+            scores.append(math.nan)
+            continue
+        u = math.log(sum(math.exp(v) for v in ins) / len(ins))
+        v = math.log(sum(math.exp(v) for v in outs) / len(outs))
+        scores.append(u - v)
+    return np.array(scores)
+
+
+def test_score_matches_brute_force_on_a_kfold_design():
+    rng = np.random.default_rng(0)
+    design = ml.design.kfold(12, 30, 4, seed=1)
+    loglik = rng.normal(-5, 3, design.membership.shape) + 2.0 * design.membership
+    got = density_memorization(design.membership, loglik)
+    np.testing.assert_allclose(got.memorization, _brute_force(design.membership, loglik), rtol=1e-10)
+    assert (got.in_count == 9).all() and (got.out_count == 3).all()
+
+
+def test_logmeanexp_is_stable_and_handles_zero_density_and_empty_columns():
+    values = np.array([[-1000.0, -np.inf, 1.0], [-1001.0, -np.inf, 2.0]])
+    mask = np.array([[True, True, False], [True, True, False]])
+    got = masked_logmeanexp(values, mask)
+    assert got[0] == pytest.approx(-1000 + np.log((1 + np.exp(-1)) / 2))  # no underflow to -inf
+    assert got[1] == -np.inf and np.isnan(got[2])
+
+
+def test_examples_never_out_get_nan_and_bad_input_is_refused():
+    membership = np.array([[True, False], [True, True]])
+    got = density_memorization(membership, np.zeros((2, 2)))
+    assert np.isnan(got.memorization[0]) and got.memorization[1] == 0.0
+    with pytest.raises(MemlensError, match="same shape"):
+        density_memorization(membership, np.zeros((3, 2)))
+    with pytest.raises(MemlensError, match="NaN or \\+inf"):
+        density_memorization(membership, np.array([[0.0, np.nan], [0.0, 0.0]]))
+
+
+def test_nearest_sample_distance_matches_brute_force():
+    rng = np.random.default_rng(2)
+    train, samples = rng.normal(size=(37, 5)), rng.normal(size=(11, 5))
+    brute = np.array([min(np.linalg.norm(t - s) for s in samples) for t in train])
+    np.testing.assert_allclose(nearest_sample_distance(train, samples, chunk=8), brute, rtol=1e-9)
+
+
+def test_trainer_observes_exact_kde_loglik_and_refuses_non_density_estimators():
+    from scipy.special import logsumexp
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KernelDensity
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(20, 3))
+    membership = ml.design.kfold(2, 20, 2, seed=0).membership
+    obs = SklearnDensity(KernelDensity(bandwidth=0.5)).fit_observe(X, membership, ml.train.model_seeds(0, 2))
+    train = X[membership[0]]
+    sq = ((X[:, None, :] - train[None, :, :]) ** 2).sum(-1)
+    closed = logsumexp(-sq / (2 * 0.25), axis=1) - np.log(len(train)) - 1.5 * np.log(2 * np.pi * 0.25)
+    np.testing.assert_allclose(obs["loglik"][0], closed, rtol=1e-8)
+    with pytest.raises(MemlensError, match="score_samples"):
+        SklearnDensity(LogisticRegression())
+
+
+def test_single_gaussian_cannot_memorize_but_a_narrow_kde_does(tmp_path):
+    """Control and effect through the engine: one spherical Gaussian scores ≈ 0, a narrow KDE does not."""
+    from sklearn.datasets import load_digits
+    from sklearn.mixture import GaussianMixture
+    from sklearn.neighbors import KernelDensity
+
+    from memlens.engine import fingerprint, run_design
+
+    X = load_digits().data[:300] / 16.0
+    design = ml.design.kfold(5, len(X), 5, seed=0)
+    about = {"name": "digits:300", "fingerprint": fingerprint(X)}
+    medians = {}
+    for name, est in {"gauss": GaussianMixture(1, covariance_type="spherical"),
+                      "kde": KernelDensity(bandwidth=0.2)}.items():
+        store = run_design(X, design, SklearnDensity(est), tmp_path / name, describe=about, progress=False)
+        medians[name] = float(np.median(density_memorization(store.membership,
+                                                             store.observation("loglik")).memorization))
+    assert abs(medians["gauss"]) < 0.5  # a 65-parameter model moves O(d/N) nats per example
+    assert medians["kde"] > 5.0 and medians["kde"] > 20 * abs(medians["gauss"])
+
+
+def test_density_memorization_smoke_finds_injected_images_the_copy_test_misses(tmp_path):
+    from experiments import density_memorization as exp
+
+    r = exp.main(["--smoke", "--no-progress", "--out", str(tmp_path)])
+    assert r["kde"]["atypical_in_top5pct"] == 1.0  # every injected image in the top 5% by the score
+    assert r["nn_copy_test_atypical_in_top5pct"] <= 0.5  # the nearest-sample test does not single them out
+    assert abs(r["control_single_gaussian"]["median_score"]) < 0.5
+    assert abs(r["control_shuffled_membership_mean_score"]["single-gaussian"]) < 0.1
+    assert r["vae"]["mean_loglik"] >= r["vae"]["mean_elbo"] and 1 <= r["vae"]["median_ess"] <= 256
+    assert (tmp_path / "density_memorization.json").exists()
+
+
+def test_importance_loglik_matches_brute_force_and_ess_spans_one_to_k():
+    import math
+
+    from memlens.generative.density_vae import degenerate_share, importance_loglik
+
+    rng = np.random.default_rng(4)
+    logw = rng.normal(-80, 4, (6, 256))
+    loglik, ess = importance_loglik(logw)
+    for row, got_ll, got_ess in zip(logw, loglik, ess, strict=True):
+        peak = max(row)
+        w = [math.exp(v - peak) for v in row]
+        assert got_ll == pytest.approx(peak + math.log(sum(w) / len(w)), rel=1e-12)
+        assert got_ess == pytest.approx(sum(w) ** 2 / sum(v * v for v in w), rel=1e-9)
+    _, ess = importance_loglik(np.array([np.zeros(256), np.r_[0.0, np.full(255, -500.0)]]))
+    assert ess[0] == pytest.approx(256) and ess[1] == pytest.approx(1.0)
+    assert degenerate_share(ess, 256) == 0.5
+    with pytest.raises(MemlensError, match="NaN"):
+        importance_loglik(np.array([[0.0, np.nan]]))
+
+
+def test_vae_on_the_engine_observes_is_loglik_above_elbo_and_repeats_exactly(tmp_path):
+    from memlens.engine import fingerprint, run_design
+    from memlens.generative.density_vae import VAE
+
+    X = ml.data.load("digits:60").X / 16.0
+    design = ml.design.kfold(3, len(X), 3, seed=0)
+    about = {"name": "digits:60", "fingerprint": fingerprint(X)}
+    vae = VAE(epochs=3, hidden=32, latent=4)
+    store = run_design(X, design, vae, tmp_path / "a", describe=about, progress=False)
+    loglik, elbo, ess = (store.observation(k) for k in ("loglik", "elbo", "ess"))
+    assert loglik.shape == (3, 60) and np.isfinite(loglik).all() and (loglik < 0).all()
+    assert (loglik >= elbo).all()  # log-mean-exp of the weights ≥ their mean (Jensen)
+    assert ((ess >= 1) & (ess <= 256 + 1e-6)).all()
+    again = vae.fit_observe(X, design.membership[:1], ml.train.model_seeds(0, 1))
+    np.testing.assert_allclose(again["loglik"][0], loglik[0], rtol=1e-5)
+    with pytest.raises(MemlensError, match="256"):
+        VAE(samples=64)
