@@ -47,3 +47,14 @@ def run_cli(monkeypatch, capsys):
         return exit_info.value.code or 0, out.out, out.err
 
     return run
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models train many times faster on one torch thread than on two contended cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -50,15 +50,8 @@ def train(X, y, seed):
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread(monkeypatch):
-    """Tiny models train ~30x faster on one thread than on two contended cores."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def wide_console_one_thread(monkeypatch, one_torch_thread):
     monkeypatch.setenv("COLUMNS", "400")  # rich never folds a message in these tests
-    yield
-    torch.set_num_threads(threads)
 
 
 def _user_file(folder: Path, text: str, name: str = "my_training.py") -> Path:

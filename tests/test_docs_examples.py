@@ -48,17 +48,12 @@ def test_the_readme_shows_each_example_file_exactly(readme_section):
 
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch):
+def workspace(tmp_path, monkeypatch, one_torch_thread):
     """A folder with the repository's docs/ in it, as the commands expect; one torch thread."""
-    import torch
-
     (tmp_path / "docs").symlink_to(ROOT / "docs")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "400")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models train far faster on one thread than on contended cores
-    yield tmp_path
-    torch.set_num_threads(threads)
+    return tmp_path
 
 
 def _run_commands(section: str, run_cli) -> list[str]:

@@ -24,12 +24,8 @@ EXAMPLE = ROOT / "docs" / "examples" / "callback_hf.py"
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
+def one_thread(one_torch_thread):
     """Tiny models: one thread is many times faster than several fighting over a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _losses(model, pool) -> np.ndarray:

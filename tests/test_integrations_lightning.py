@@ -23,12 +23,8 @@ EXAMPLE = ROOT / "docs" / "examples" / "callback_lightning.py"
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
+def one_thread(one_torch_thread):
     """Tiny models: one thread is many times faster than several fighting over a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_the_readme_shows_this_example_as_it_is():

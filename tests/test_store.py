@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import memlens as ml
+from dying_trainer import DiesAfter, Killed
 from memlens.errors import RunStoreError
 from memlens.store import RunStore
 
@@ -14,27 +15,6 @@ def _setup(n_models=6):
     data = ml.data.load("digits:150").plant(ml.data.label_noise(0.1, seed=0))
     design = ml.design.halves(n_models, data.n_examples, seed=0)
     return data, design, ml.train.Ensemble("mlp", width=16, epochs=3, batch_size=32)
-
-
-class Killed(Exception):
-    pass
-
-
-class DiesAfter:
-    """Wraps a trainer and raises (like a kill) once ``shards`` shards have been trained."""
-
-    def __init__(self, trainer, shards):
-        self.trainer, self.shards = trainer, shards
-        self.units_per_model = trainer.units_per_model
-
-    def config(self):
-        return self.trainer.config()
-
-    def fit_observe(self, *args, **kwargs):
-        if self.shards == 0:
-            raise Killed
-        self.shards -= 1
-        return self.trainer.fit_observe(*args, **kwargs)
 
 
 def test_killed_run_resumes_to_identical_arrays(tmp_path):

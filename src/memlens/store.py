@@ -10,7 +10,7 @@ Layout::
     RUN/scores.parquet, mia.json  estimates (rebuilt from the arrays by `memlens report RUN --rescore`)
 
 Promises: one writer at a time (:mod:`memlens.runlock`); the manifest is written before any array,
-and every file is written to a temporary name, renamed into place and only then recorded with its
+and every file is written to a temporary name (:mod:`memlens.files`), renamed into place and only then recorded with its
 SHA-256 and size, so a run killed at any moment resumes from its last finished shard; temporaries
 of a killed process are removed by the next writer. Reopening checks the manifest's own checksum,
 the configuration (other data, design, mask, trainer or seed is refused) and each file (a damaged
@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +33,14 @@ import numpy as np
 
 from memlens import faults
 from memlens.errors import RunStoreError
+from memlens.files import (
+    atomic_path,
+    is_temporary,
+    plain_json,
+    remove_temporaries,
+    sha256_file,
+    write_json,
+)
 from memlens.runlock import LOCK_NAME, RunLock
 
 FORMAT = "memlens-run"
@@ -57,55 +64,6 @@ REBUILD = {
     "training_curve.json": "`memlens finalize RUN` rewrites it",
 }
 RETRAIN = "it cannot be rebuilt without retraining: delete RUN and run the audit again"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 4 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _is_temporary(name: str) -> bool:
-    """A name :func:`atomic_path` makes: ``.<target>.<random>.tmp[<suffix>]``."""
-    return name.startswith(".") and ".tmp" in name
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path, suffix: str = ""):
-    """Yield a temporary path next to ``path``; rename it onto ``path`` only if the body succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would surprise a user sharing the run
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _plain(obj):
-    """``obj`` as it reads back from JSON (numpy scalars to Python, tuples to lists)."""
-    return json.loads(json.dumps(obj, default=_json_default))
-
-
-def write_json(path: Path, obj) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
 def manifest_digest(manifest: dict) -> str:
@@ -221,13 +179,13 @@ class RunStore:
         decides under it, so two processes can never both create or both resume one directory.
         """
         path = Path(path)
-        config = _plain(config)
+        config = plain_json(config)
         membership = np.asarray(membership, dtype=bool)
         if path.exists() and not path.is_dir():
             raise RunStoreError(f"{path} exists and is a file, not a run directory.")
         if path.is_dir():
             names = [p.name for p in path.iterdir()]
-            foreign = sorted(n for n in names if n not in OWN_NAMES and not _is_temporary(n))
+            foreign = sorted(n for n in names if n not in OWN_NAMES and not is_temporary(n))
             if "run.json" not in names and foreign:
                 shown = ", ".join(foreign[:5]) + (" …" if len(foreign) > 5 else "")
                 raise RunStoreError(
@@ -253,7 +211,7 @@ class RunStore:
 
     @classmethod
     def _create_or_resume_locked(cls, path: Path, config: dict, membership: np.ndarray, lock) -> RunStore:
-        _remove_temporaries(path)
+        remove_temporaries(path)
         if (path / "run.json").exists():
             store = cls.open(path, verify=False)
             store._lock = lock
@@ -315,23 +273,23 @@ class RunStore:
         With ``deep=False`` only the membership mask and shards are hashed; other files are checked
         for presence and size and hashed when they are first read.
         """
-        problems = []
+        problems: dict[str, str] = {}  # file name → what is wrong with it
         shards = {s["file"]: {"sha256": s["sha256"], "bytes": None} for s in self.manifest["shards"].values()}
         for name, entry in {**self.manifest["files"], **shards}.items():
             f = self.path / name
             if name in REBUILD and not deep:
                 continue  # derived files are checked when read, with how to rebuild them
             if not f.exists():
-                problems.append(f"{name} is missing")
+                problems[name] = f"{name} is missing"
             elif entry["bytes"] is not None and f.stat().st_size != entry["bytes"]:
-                problems.append(f"{name} has {f.stat().st_size:,} bytes, not the {entry['bytes']:,} recorded (truncated or damaged)")
+                problems[name] = f"{name} has {f.stat().st_size:,} bytes, not the {entry['bytes']:,} recorded (truncated or damaged)"
             elif (deep or name == "membership.npy" or name in shards) and name not in self._verified:
                 if sha256_file(f) != entry["sha256"]:
-                    problems.append(f"{name} does not match its checksum (damaged)")
+                    problems[name] = f"{name} does not match its checksum (damaged)"
                 else:
                     self._verified.add(name)
         if problems:
-            raise self._damage_error(problems, [p.split(" ", 1)[0] for p in problems])
+            raise self._damage_error(list(problems.values()), list(problems))
 
     def _damage_error(self, problems: list[str], names: list[str]) -> RunStoreError:
         fixes = sorted({REBUILD.get(n, RETRAIN).replace("RUN", str(self.path)) for n in names})
@@ -363,7 +321,7 @@ class RunStore:
 
     def save_manifest(self) -> None:
         self.manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        plain = _plain({k: v for k, v in self.manifest.items() if k != "checksum"})
+        plain = plain_json({k: v for k, v in self.manifest.items() if k != "checksum"})
         plain["checksum"] = manifest_digest(plain)
         self.manifest = plain
         self._io(lambda: write_json(self.path / "run.json", plain), "run.json")
@@ -393,13 +351,22 @@ class RunStore:
         self._record(name)
 
     def drop_damaged_shards(self) -> list[int]:
-        """Forget shards whose file is missing or damaged, so they are trained again."""
+        """Forget shards whose file is missing or damaged, so they are trained again.
+
+        Each shard is hashed once per store: a writer holds the lock, so what it verified (or
+        wrote) cannot change under it.
+        """
         dropped = []
         for key, shard in list(self.manifest["shards"].items()):
             f = self.path / shard["file"]
+            if shard["file"] in self._verified:
+                continue
             if not f.exists() or sha256_file(f) != shard["sha256"]:
                 del self.manifest["shards"][key]
+                self._verified.discard(shard["file"])
                 dropped.append(int(key))
+            else:
+                self._verified.add(shard["file"])
         if dropped:
             self.save_manifest()
         return dropped
@@ -430,6 +397,7 @@ class RunStore:
             self.manifest["shards"][str(index)] = {
                 "models": [start, stop], "file": name, "sha256": sha256_file(target), "seconds": round(seconds, 3),
             }  # fmt: skip
+            self._verified.add(name)
             self.save_manifest()
         faults.stage(f"after-shard-{index}")
 
@@ -443,7 +411,7 @@ class RunStore:
             return
         with self.writing():
             n_models = self.manifest["config"]["design"]["n_models"]
-            damaged = self.drop_damaged_shards()
+            damaged = self.drop_damaged_shards()  # every shard verified before merging
             if damaged:
                 raise RunStoreError(
                     f"Shard(s) {damaged} of {self.path} were damaged after training. Re-run the same "
@@ -591,21 +559,3 @@ class RunStore:
         if not self.complete:
             raise RunStoreError(f"The run in {self.path} has not finished training. {self._how_to_finish()}")
         return self.load_array(str(self.checked(f"observations/{name}.npy").relative_to(self.path)))
-
-
-def _remove_temporaries(path: Path) -> None:
-    """Delete the half-written files a killed writer left (the caller holds the run's lock).
-
-    A report being written by a reader (which takes no lock) is spared while it is young.
-    """
-    now = time.time()
-    for folder in (path, path / "shards", path / "observations"):
-        if not folder.is_dir():
-            continue
-        for f in folder.iterdir():
-            if not _is_temporary(f.name) or not f.is_file():
-                continue
-            if f.name.startswith(".report.html.") and now - f.stat().st_mtime < 600:
-                continue
-            with contextlib.suppress(OSError):
-                f.unlink()

@@ -32,15 +32,8 @@ def not_a_module():
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread(monkeypatch):
-    """Tiny models train ~30x faster on one thread than on two contended cores."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def wide_console_one_thread(monkeypatch, one_torch_thread):
     monkeypatch.setenv("COLUMNS", "400")  # rich never folds a message in these tests
-    yield
-    torch.set_num_threads(threads)
 
 
 

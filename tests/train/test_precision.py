@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import memlens as ml
+from dying_trainer import DiesAfter, Killed
 from memlens.errors import MemlensError
 from memlens.train import precision
 
@@ -42,28 +43,6 @@ def _fake_cpu(monkeypatch, info, step_ms=None):
 
     monkeypatch.setattr(precision, "calibrate", calibrate)
     return calls
-
-
-class Killed(Exception):
-    pass
-
-
-class DiesAfter:
-    """Wraps a trainer and raises (like a kill) once ``shards`` shards have been trained."""
-
-    def __init__(self, trainer, shards):
-        self.trainer, self.shards = trainer, shards
-        self.units_per_model = trainer.units_per_model
-        self.resolve_precision = trainer.resolve_precision
-
-    def config(self):
-        return self.trainer.config()
-
-    def fit_observe(self, *args, **kwargs):
-        if self.shards == 0:
-            raise Killed
-        self.shards -= 1
-        return self.trainer.fit_observe(*args, **kwargs)
 
 
 def test_decide_takes_bf16_only_when_clearly_faster():
