@@ -14,9 +14,15 @@ memorize) observed by its exact log-likelihood on every image; the memorization 
   same design, and its log-likelihoods with each image's IN/OUT labels shuffled across models.
 
 With ``--vae-epochs E`` the same design also trains the paper's model, a Bernoulli MLP VAE
-(importance-sampled log-likelihood, K = 256, effective sample size recorded).
+(importance-sampled log-likelihood, K = 256, effective sample size recorded), observed at epoch
+``--vae-early`` too in the same training run, and reports the paper's pass criteria: (a) median
+score of the injected images ≥ 95th percentile over normal digits; (b) the mean of the top-1% scores
+grows from the early to the final epoch; (c) IS log-likelihood ≥ ELBO for ≥ 99% of (model, image)
+pairs, and |mean score| < 0.1 nats with IN/OUT labels shuffled across models. Beside that control,
+the score of each image over its IN models alone (:func:`in_only_split_score`) measures the part of
+it that unequal IN/OUT counts give log-mean-exp without any membership.
 
-    python experiments/density_memorization.py [--smoke] [--vae-epochs 60]
+    python experiments/density_memorization.py [--smoke] [--vae-epochs 150 --vae-early 20]
 """
 
 from __future__ import annotations
@@ -68,9 +74,13 @@ def main(argv=None) -> dict:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--vae-epochs", type=int, default=0,
                    help="also train a Bernoulli VAE per fold for this many epochs (0: skip; --smoke: 2)")
+    p.add_argument("--vae-early", type=int, default=20,
+                   help="also observe the VAE after this many epochs, for criterion (b) (0: skip; --smoke: 1)")
     a = p.parse_args(argv)
     n_digits, n_atypical, folds, repeats = (400, 6, 5, 1) if a.smoke else (None, 12, a.folds, a.repeats)
-    vae_epochs = 2 if a.smoke else a.vae_epochs
+    vae_epochs, vae_early = (2, 1) if a.smoke else (a.vae_epochs, a.vae_early)
+    if vae_epochs and not 0 <= vae_early < vae_epochs:
+        p.error(f"--vae-early must be 0 (skip) or an epoch before --vae-epochs {vae_epochs}; got {vae_early}")
     out = a.out or Path("runs/exp-density-memorization" + ("-smoke" if a.smoke else ""))
     out.mkdir(parents=True, exist_ok=True)
     X, planted = digits_with_atypical(n_digits, n_atypical, a.seed)
@@ -115,35 +125,83 @@ def main(argv=None) -> dict:
         "control_shuffled_membership_mean_score": swapped,
     }
     if vae_epochs:
-        results["vae"] = _vae(X, planted, design, vae_epochs, out, a, about)
+        results["vae"] = _vae(X, planted, design, vae_epochs, vae_early, out, a, about, shuffled)
     record(out, "density_memorization", results)
     return results
 
 
-def _vae(X, planted, design, epochs, out, a, about) -> dict:
-    """The paper's own model: a Bernoulli MLP VAE per fold, importance-sampled log-likelihood (K = 256)."""
+def top_percent_mean(score: np.ndarray, percent: float = 1.0) -> float:
+    """Mean of the highest ``percent``% of the scores (at least one), NaNs ignored."""
+    ranked = np.sort(score[np.isfinite(score)])[::-1]
+    return float(ranked[: max(1, int(np.ceil(len(ranked) * percent / 100)))].mean())
+
+
+def in_only_split_score(membership: np.ndarray, loglik: np.ndarray, seed: int) -> np.ndarray:
+    """The score with no membership in it: per image, as many of its IN models as it has OUT ones play OUT.
+
+    Only models that trained on the image take part, so the mean is the bias that unequal IN/OUT
+    counts give log-mean-exp alone (the shuffled-membership control carries it too).
+    """
+    from memlens.generative.density import masked_logmeanexp
+
+    membership = np.asarray(membership, dtype=bool)
+    rng = np.random.default_rng([seed, 0x51])
+    pseudo_out = np.zeros_like(membership)
+    for i, column in enumerate(membership.T):
+        ins = np.flatnonzero(column)
+        pseudo_out[rng.choice(ins, int((~column).sum()), replace=False), i] = True
+    return masked_logmeanexp(loglik, membership & ~pseudo_out) - masked_logmeanexp(loglik, pseudo_out)
+
+
+def _vae(X, planted, design, epochs, early, out, a, about, shuffled) -> dict:
+    """The paper's own model: a Bernoulli MLP VAE per fold, importance-sampled log-likelihood (K = 256).
+
+    Observed at the final epoch and, when ``early`` is set, at that epoch of the same training run.
+    """
+    from scipy.stats import spearmanr
+
     from memlens.engine import run_design
     from memlens.generative.density import density_memorization
     from memlens.generative.density_vae import VAE, degenerate_share
 
     t = time.perf_counter()
-    vae = VAE(epochs=epochs)
-    store = run_design(X, design, vae, out / "vae", seed=a.seed, describe=about, progress=not a.no_progress)
-    loglik, elbo, ess = (store.observation(k) for k in ("loglik", "elbo", "ess"))
-    from scipy.stats import spearmanr
+    vae = VAE(epochs=epochs, observe_at=(early, epochs) if early else None)
+    name = f"vae-{epochs}ep" + (f"-early{early}" if early else "")  # runs with other settings live apart
+    store = run_design(X, design, vae, out / name, seed=a.seed, describe=about, progress=not a.no_progress)
+    normal = ~planted
 
-    scores = density_memorization(store.membership, loglik)
-    score = scores.memorization
-    return {"trainer": vae.config(), "seconds": round(time.perf_counter() - t, 1),
+    def at(suffix: str) -> dict:
+        loglik, elbo, ess = (store.observation(k + suffix) for k in ("loglik", "elbo", "ess"))
+        scores = density_memorization(store.membership, loglik)
+        score = scores.memorization
+        p95_normal = float(np.quantile(score[normal], 0.95))
+        return {
             "atypical_in_top5pct": top_share(score, planted),
-            "median_score_normal": float(np.median(score[~planted])),
+            "median_score_normal": float(np.median(score[normal])),
             "median_score_atypical": float(np.median(score[planted])),
-            "p95_score": float(np.quantile(score, 0.95)),
+            "p95_score": float(np.quantile(score, 0.95)), "p95_score_normal": p95_normal,
+            "top1pct_mean_score": top_percent_mean(score),
+            "top1pct_mean_score_normal": top_percent_mean(score[normal]),
             "heldout_loglik_only_atypical_in_top5pct": top_share(-scores.held_out, planted),
-            "spearman_score_vs_neg_heldout_normal": float(spearmanr(score[~planted],
-                                                                    -scores.held_out[~planted])[0]),
+            "spearman_score_vs_neg_heldout_normal": float(spearmanr(score[normal], -scores.held_out[normal])[0]),
             "mean_loglik": float(loglik.mean()), "mean_elbo": float(elbo.mean()),
-            "median_ess": float(np.median(ess)), "degenerate_share_ess_below_1pct": degenerate_share(ess, 256)}
+            "share_is_at_least_elbo": float((loglik >= elbo).mean()),
+            "median_ess": float(np.median(ess)), "degenerate_share_ess_below_1pct": degenerate_share(ess, 256),
+            "control_shuffled_membership_mean_score": float(density_memorization(shuffled, loglik)
+                                                            .memorization.mean()),
+            "in_only_split_mean_score": float(in_only_split_score(store.membership, loglik, a.seed).mean()),
+        }
+
+    final = at("")
+    result = {"trainer": vae.config(), "run": name, "seconds": round(time.perf_counter() - t, 1), **final,
+              "pass_a_median_atypical_at_least_p95_normal": final["median_score_atypical"]
+              >= final["p95_score_normal"],
+              "pass_c_is_at_least_elbo_99pct": final["share_is_at_least_elbo"] >= 0.99,
+              "pass_c_shuffled_control_below_0p1": abs(final["control_shuffled_membership_mean_score"]) < 0.1}
+    if early:
+        result[f"epoch{early}"] = first = at(f"_epoch{early}")
+        result["pass_b_top1pct_grows"] = final["top1pct_mean_score"] > first["top1pct_mean_score"]
+    return result
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from memlens.errors import MemlensError
+from memlens.generative.cli import app as generative_app
 from memlens.lm.cli import app as lm_app
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(lm_app, name="lm", help="Language models: train, audit.")
+app.add_typer(generative_app, name="generative", help="Generative models (diffusion, density): audit, EMM search.")
 
 
 def _console(*, stderr: bool = False):
@@ -203,6 +205,14 @@ def report(
 
         Console().print(f"report: [bold]{escape(str(write_lm_report(run)))}[/]")
         return
+    if (run / "generative.json").is_file() or (run / "emm.json").is_file():
+        if rescore:
+            raise MemlensError(f"{run} is a generative run; --rescore is for `memlens audit` runs. Re-run its "
+                               "`memlens generative audit` command instead: it trains nothing more and rewrites "
+                               "the estimates from the stored arrays.")
+        if (run / "emm.json").is_file() and not (run / "generative.json").is_file():
+            raise MemlensError(f"{run} holds an EMM search (emm.json); each size in it is a run of its own: "
+                               f"run `memlens report {run}/size-N`.")
     from memlens.integrations.run import is_external_run
 
     if is_external_run(run):  # models trained by the user's script: assembled here once all are in

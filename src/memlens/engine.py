@@ -208,11 +208,12 @@ def check_observations(observed, n_models: int, n: int, trainer=None) -> dict:
         if (
             len(shape) < 2
             or shape[0] != n_models
-            or (shape[1] != n and not name.startswith("test_"))
+            or (shape[1] != n and not name.startswith(("test_", "sample_")))
         ):
             raise MemlensError(
                 f"{who} returned observation '{name}' of shape {shape}; it must be ({n_models}, {n}[, …]): "
-                "axis 0 the models of the shard, axis 1 every example (test_* arrays: the test examples)."
+                "axis 0 the models of the shard, axis 1 every example (test_* arrays: the test examples; "
+                "sample_* arrays: what each model generated)."
             )
     return observed
 

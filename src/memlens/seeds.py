@@ -38,6 +38,7 @@ STREAMS = {
     "lm:reference": 0x2EF,  # the held-out half a reference language model trains on
     "lm:canary-candidates": 0xE4B0,  # candidate secrets sampled to rank a canary's exposure
     "lm:canary-control": 0xC047,  # initialisations of the untrained control models
+    "generative:encoder": 0xFEA7,  # the image encoder whose feature space a generative audit searches
 }
 
 #: how :func:`to_int` turns a SeedSequence into an integer, by the range the consumer accepts

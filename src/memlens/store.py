@@ -51,7 +51,8 @@ FORMAT_VERSION = 2
 OWN_NAMES = frozenset({
     "run.json", LOCK_NAME, "membership.npy", "shards", "observations", "scores.parquet", "mia.json",
     "plan.json", "report.html", "lm_scores.parquet", "lm.json", "examples.parquet", "gallery.parquet",
-    "training_curve.json",
+    "training_curve.json", "generative.json", "samples.parquet", "training_examples.parquet",
+    "generative_gallery.parquet", "density.parquet",
 })  # fmt: skip
 
 #: how to rebuild each derived file when it is damaged (RUN is replaced by the run's path)
@@ -62,6 +63,9 @@ REBUILD = {
     "examples.parquet": "re-running the audit command (it trains nothing more) rewrites it",
     "gallery.parquet": "re-running the audit command (it trains nothing more) rewrites it",
     "training_curve.json": "`memlens finalize RUN` rewrites it",
+    **dict.fromkeys(("generative.json", "samples.parquet", "training_examples.parquet", "generative_gallery.parquet",
+                     "density.parquet"), "re-running the `memlens generative audit` command (it trains nothing "
+                                         "more) rewrites it"),
 }
 RETRAIN = "it cannot be rebuilt without retraining: delete RUN and run the audit again"
 

@@ -115,7 +115,13 @@ def test_density_memorization_smoke_finds_injected_images_the_copy_test_misses(t
     assert r["nn_copy_test_atypical_in_top5pct"] <= 0.5  # the nearest-sample test does not single them out
     assert abs(r["control_single_gaussian"]["median_score"]) < 0.5
     assert abs(r["control_shuffled_membership_mean_score"]["single-gaussian"]) < 0.1
-    assert r["vae"]["mean_loglik"] >= r["vae"]["mean_elbo"] and 1 <= r["vae"]["median_ess"] <= 256
+    vae = r["vae"]
+    assert vae["mean_loglik"] >= vae["mean_elbo"] and 1 <= vae["median_ess"] <= 256
+    # criterion (b) observed at epoch 1 and 2 of one run; (c) IS ≥ ELBO holds per (model, image) by Jensen
+    assert vae["trainer"]["observe_at"] == [1, 2] and vae["epoch1"]["mean_loglik"] < vae["mean_loglik"]
+    assert vae["share_is_at_least_elbo"] == vae["epoch1"]["share_is_at_least_elbo"] == 1.0
+    assert vae["pass_c_is_at_least_elbo_99pct"] and isinstance(vae["pass_b_top1pct_grows"], bool)
+    assert np.isfinite(vae["in_only_split_mean_score"]) and np.isfinite(vae["epoch1"]["in_only_split_mean_score"])
     assert (tmp_path / "density_memorization.json").exists()
 
 
@@ -156,3 +162,63 @@ def test_vae_on_the_engine_observes_is_loglik_above_elbo_and_repeats_exactly(tmp
     np.testing.assert_allclose(again["loglik"][0], loglik[0], rtol=1e-5)
     with pytest.raises(MemlensError, match="256"):
         VAE(samples=64)
+
+
+def test_vae_snapshots_equal_shorter_runs_and_leave_the_final_epoch_unchanged():
+    """A snapshot at epoch e is what a run of e epochs observes; it does not disturb the rest of training."""
+    from memlens.generative.density_vae import VAE
+
+    X = ml.data.load("digits:60").X / 16.0
+    membership = ml.design.kfold(2, len(X), 2, seed=0).membership
+    seeds = ml.train.model_seeds(0, 2)
+    small = {"hidden": 16, "latent": 3, "batch_size": 16}
+    snapshots = VAE(epochs=3, observe_at=(1, 3), **small).fit_observe(X, membership, seeds)
+    assert set(snapshots) == {"loglik", "elbo", "ess", "loglik_epoch1", "elbo_epoch1", "ess_epoch1"}
+    short = VAE(epochs=1, **small).fit_observe(X, membership, seeds)
+    plain = VAE(epochs=3, **small).fit_observe(X, membership, seeds)
+    for name in ("loglik", "elbo", "ess"):
+        np.testing.assert_array_equal(snapshots[name + "_epoch1"], short[name])
+        np.testing.assert_array_equal(snapshots[name], plain[name])
+    assert not np.allclose(snapshots["loglik_epoch1"], snapshots["loglik"])  # training moved the model
+
+
+def test_vae_observe_at_is_validated_and_a_resume_with_other_snapshots_is_refused(tmp_path):
+    from memlens.engine import fingerprint, run_design
+    from memlens.generative.density_vae import VAE
+
+    for bad in [(0, 3), (3, 1), (1, 1), (4,), (), ("1",), (True,), (1.5,), 2]:
+        with pytest.raises(MemlensError, match="observe_at"):
+            VAE(epochs=3, observe_at=bad)
+    assert "observe_at" not in VAE(epochs=3).config()  # runs made before the option still resume
+    assert VAE(epochs=3, observe_at=(3,)).config() == VAE(epochs=3).config()  # the last epoch is the default
+    assert VAE(epochs=3, observe_at=[2]).config()["observe_at"] == [2, 3]
+    X = ml.data.load("digits:30").X / 16.0
+    design = ml.design.kfold(2, len(X), 2, seed=0)
+    about = {"name": "digits:30", "fingerprint": fingerprint(X)}
+    small = {"epochs": 2, "hidden": 8, "latent": 2}
+    store = run_design(X, design, VAE(observe_at=(1, 2), **small), tmp_path, describe=about, progress=False)
+    assert store.observation("loglik_epoch1").shape == (2, 30)
+    with pytest.raises(MemlensError, match="another configuration"):
+        run_design(X, design, VAE(**small), tmp_path, describe=about, progress=False)
+
+
+def test_in_only_split_control_ignores_out_models_and_is_zero_without_spread():
+    from experiments.density_memorization import in_only_split_score
+
+    design = ml.design.kfold(10, 40, 5, seed=0)  # every image IN 8 models, OUT 2
+    rng = np.random.default_rng(5)
+    loglik = rng.normal(-20, 0.5, design.membership.shape)
+    boosted = np.where(design.membership, loglik, loglik + 1000.0)  # what OUT models say must not matter
+    got = in_only_split_score(design.membership, loglik, seed=1)
+    np.testing.assert_array_equal(in_only_split_score(design.membership, boosted, seed=1), got)
+    constant = np.broadcast_to(rng.normal(-20, 3, 40), design.membership.shape)
+    np.testing.assert_allclose(in_only_split_score(design.membership, constant, seed=1), 0.0, atol=1e-12)
+    # brute force for image 0: recover the pseudo-OUT pair by matching the score over all pairs
+    ins = loglik[design.membership[:, 0], 0]
+    pairs = [(j, k) for j in range(len(ins)) for k in range(j + 1, len(ins))]
+
+    def lme(v):
+        return float(np.log(np.mean(np.exp(v))))
+
+    brute = [lme(np.delete(ins, p)) - lme(ins[list(p)]) for p in pairs]
+    assert min(abs(b - got[0]) for b in brute) < 1e-10

@@ -21,6 +21,11 @@ __all__ = [
     "replication_scores",
 ]
 
+# Collapse onto training points and RBF MMD (Baptista et al.): numpy only.
+from .metrics import collapse_fraction, collapse_radius, median_bandwidth, mmd_rbf, nearest_distance  # noqa: E402
+
+__all__ += ["collapse_fraction", "collapse_radius", "median_bandwidth", "mmd_rbf", "nearest_distance"]
+
 # Closed-form diffusion scores and samplers (Gu et al., Baptista et al.) need torch: imported on
 # first attribute access so that `import memlens.generative` stays numpy-only.
 _CLOSED_FORM_EXPORTS = {
@@ -36,6 +41,14 @@ _CLOSED_FORM_EXPORTS = {
     "euler_maruyama_sample": "samplers",
     "karras_sigmas": "samplers",
     "probability_flow_sample": "samplers",
+    # trained and closed-form diffusion on the engine, EMM, the audit (torch at first use)
+    "Condition": "edm",
+    "DiffusionTrainer": "diffusion",
+    "ClosedFormTrainer": "closed_form_trainer",
+    "size_design": "emm",
+    "effective_memorization": "emm",
+    "emm_search": "emm",
+    "generative_audit": "audit",
 }
 __all__ += list(_CLOSED_FORM_EXPORTS)
 

@@ -6,6 +6,12 @@ Images are binarized once (pixel > 0.5) so the Bernoulli likelihood is a proper 
 paper's dynamic binarization is not reproduced. Besides ``loglik`` the trainer observes the ``elbo``
 and the importance weights' effective sample size ``ess`` (1 = one weight dominates: the estimate is
 degenerate), so degenerate examples can be flagged (:func:`degenerate_share`).
+
+``observe_at`` also observes earlier epochs of the same training run (the paper logs p̂ every 5
+epochs to show memorization growing with training): epoch e adds ``loglik_epoch{e}``,
+``elbo_epoch{e}`` and ``ess_epoch{e}``; the final epoch keeps the plain names. A snapshot draws its
+importance samples without disturbing the training stream, so every snapshot equals the final
+observation of a run trained for that many epochs.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ class VAE:
     """A Bernoulli MLP VAE per membership row (D → hidden → latent → hidden → D), Adam, ELBO."""
 
     def __init__(self, *, latent: int = 8, hidden: int = 128, epochs: int = 150, batch_size: int = 64,
-                 lr: float = 1e-3, samples: int = 256):
+                 lr: float = 1e-3, samples: int = 256, observe_at: tuple[int, ...] | None = None):
         if samples < 256:
             raise MemlensError(f"The importance-sampled likelihood needs at least 256 samples; got {samples}.")
         for name, value in (("latent", latent), ("hidden", hidden), ("epochs", epochs),
@@ -58,11 +64,15 @@ class VAE:
         self.latent, self.hidden, self.epochs = latent, hidden, epochs
         self.batch_size, self.lr, self.samples = batch_size, lr, samples
         self.units_per_model = epochs
+        self.snapshots = _snapshot_epochs(observe_at, epochs)
 
     def config(self) -> dict:
-        return {"trainer": "vae", "latent": self.latent, "hidden": self.hidden, "epochs": self.epochs,
-                "batch_size": self.batch_size, "lr": self.lr, "samples": self.samples,
-                "binarize": "x > 0.5"}
+        config = {"trainer": "vae", "latent": self.latent, "hidden": self.hidden, "epochs": self.epochs,
+                  "batch_size": self.batch_size, "lr": self.lr, "samples": self.samples,
+                  "binarize": "x > 0.5"}
+        if self.snapshots:  # absent by default, so runs made before the option still resume
+            config["observe_at"] = [*self.snapshots, self.epochs]
+        return config
 
     def _network(self, dim: int):
         import torch.nn as nn
@@ -96,7 +106,9 @@ class VAE:
         X = (X.reshape(len(X), -1) > 0.5).astype(np.float32)
         x_all = torch.from_numpy(X)
         membership = np.asarray(membership, dtype=bool)
-        out = {name: np.empty(membership.shape) for name in ("loglik", "elbo", "ess")}
+        suffixes = {epoch: f"_epoch{epoch}" for epoch in self.snapshots} | {self.epochs: ""}
+        out = {name + suffix: np.empty(membership.shape)
+               for suffix in suffixes.values() for name in ("loglik", "elbo", "ess")}
         for m, (row, seed) in enumerate(zip(membership, seeds, strict=True)):
             state = seed.generate_state(2)
             generator = torch.Generator().manual_seed(int(state[0]))
@@ -106,7 +118,7 @@ class VAE:
             params = [*encoder.parameters(), *decoder.parameters()]
             opt = torch.optim.Adam(params, lr=self.lr)
             train = x_all[torch.from_numpy(np.flatnonzero(row))]
-            for _ in range(self.epochs):
+            for epoch in range(1, self.epochs + 1):
                 order = torch.randperm(len(train), generator=generator)
                 for start in range(0, len(train), self.batch_size):
                     batch = train[order[start:start + self.batch_size]]
@@ -116,12 +128,36 @@ class VAE:
                     opt.step()
                 if not torch.isfinite(loss):
                     raise MemlensError(f"VAE model {m} diverged (loss {loss.item()}); lower the learning rate.")
+                if epoch in self.snapshots:
+                    training_stream = generator.get_state()  # the snapshot must not change training
+                    self._observe(encoder, decoder, x_all, generator, out, m, suffixes[epoch])
+                    generator.set_state(training_stream)
                 if progress:
                     progress(1)
-            with torch.no_grad():
-                for start in range(0, len(X), 256):
-                    rows = slice(start, start + 256)
-                    logw = self._log_weights(encoder, decoder, x_all[rows], self.samples, generator).double()
-                    out["loglik"][m, rows], out["ess"][m, rows] = importance_loglik(logw.numpy())
-                    out["elbo"][m, rows] = logw.mean(-1).numpy()
+            self._observe(encoder, decoder, x_all, generator, out, m, "")
         return out
+
+    def _observe(self, encoder, decoder, x_all, generator, out, m: int, suffix: str) -> None:
+        """Fill row m of ``loglik``/``elbo``/``ess`` + suffix for every example (K-sample IS)."""
+        import torch
+
+        with torch.no_grad():
+            for start in range(0, len(x_all), 256):
+                rows = slice(start, start + 256)
+                logw = self._log_weights(encoder, decoder, x_all[rows], self.samples, generator).double()
+                out["loglik" + suffix][m, rows], out["ess" + suffix][m, rows] = importance_loglik(logw.numpy())
+                out["elbo" + suffix][m, rows] = logw.mean(-1).numpy()
+
+
+def _snapshot_epochs(observe_at, epochs: int) -> tuple[int, ...]:
+    """The epochs before the last at which to observe too; ``observe_at`` may name the last or not."""
+    if observe_at is None:
+        return ()
+    values = list(observe_at) if isinstance(observe_at, list | tuple) else None
+    whole = values is not None and all(isinstance(e, int | np.integer) and not isinstance(e, bool) for e in values)
+    if not whole or not values or values != sorted(set(values)) or not 1 <= values[0] <= values[-1] <= epochs:
+        raise MemlensError(
+            f"VAE observe_at must be whole epochs between 1 and epochs={epochs}, increasing and without "
+            f"repeats, such as (20, {epochs}); got {observe_at!r}. The last epoch is always observed."
+        )
+    return tuple(int(e) for e in values if e != epochs)

@@ -11,14 +11,16 @@ the dataset, and computes nothing beyond counts, means and histograms.
 
 A language-model run (``RUN/lm_scores.parquet`` and ``RUN/lm.json`` from ``memlens lm audit``)
 gets its own page, :func:`write_lm_report` (:mod:`memlens.report.lm_section`); :func:`write_report`
-writes that page when the directory holds a language-model audit and no ``scores.parquet``.
+writes that page when the directory holds a language-model audit and no ``scores.parquet``. So does
+a generative run (``RUN/generative.json`` from ``memlens generative audit``):
+:func:`write_generative_report` (:mod:`memlens.report.generative_section`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["write_lm_report", "write_report"]
+__all__ = ["write_generative_report", "write_lm_report", "write_report"]
 
 
 def write_report(run) -> Path:
@@ -39,6 +41,7 @@ def write_report(run) -> Path:
         PosixPath('runs/m1/report.html')
     """
     from memlens.audit import Run
+    from memlens.report.generative_data import is_generative_run
     from memlens.report.lm_section import is_lm_run
     from memlens.report.page import build
     from memlens.store import atomic_path
@@ -46,6 +49,8 @@ def write_report(run) -> Path:
     where = Path(run.path if isinstance(run, Run) else run)
     if not (where / "scores.parquet").exists() and is_lm_run(where):
         return write_lm_report(where)
+    if is_generative_run(where):  # a diffusion or density audit: read through its store, checksums verified
+        return write_generative_report(where)
     if not isinstance(run, Run):
         run = Run.open(run)
     run.store.verify()  # a report vouches for the whole run: every file is hashed first
@@ -59,5 +64,12 @@ def write_report(run) -> Path:
 def write_lm_report(run_path) -> Path:
     """Write ``RUN/report.html`` for a language-model run; see :mod:`memlens.report.lm_section`."""
     from memlens.report.lm_section import write_lm_report as write
+
+    return write(run_path)
+
+
+def write_generative_report(run_path) -> Path:
+    """Write ``RUN/report.html`` for a generative run; see :mod:`memlens.report.generative_section`."""
+    from memlens.report.generative_section import write_generative_report as write
 
     return write(run_path)

@@ -56,27 +56,31 @@ def _sha256(text: str) -> str:
 
 
 def shell(*, title: str, label: str, name: str, meta: str, verdict_html: str, sections, footer: str,
-          table_data: str) -> str:
+          table_data: str, extra_css: str = "", extra_scripts: tuple[str, ...] = ()) -> str:
     """The page around its sections: content-security policy, inline styles and script, header,
-    table of contents and footer. ``meta`` and ``footer`` are HTML (escape what goes into them)."""
+    table of contents and footer. ``meta`` and ``footer`` are HTML (escape what goes into them).
+    ``extra_css`` is appended to the stylesheet and ``extra_scripts`` run after the table's script
+    (a page with a second table); the policy allows exactly these, by hash."""
     toc = "".join(f'<a href="#{esc(s.id)}">{esc(s.title)}</a>' for s in sections)
+    style = CSS + extra_css
+    scripts = (JS, *extra_scripts)
     csp = (
-        f"default-src 'none'; img-src data:; style-src {_sha256(CSS)}; script-src {_sha256(JS)}; "
-        "base-uri 'none'; form-action 'none'"
+        f"default-src 'none'; img-src data:; style-src {_sha256(style)}; "
+        f"script-src {' '.join(_sha256(s) for s in scripts)}; base-uri 'none'; form-action 'none'"
     )
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title} · {esc(name)}</title><style>{CSS}</style></head>\n<body><main>"
+        f"<title>{title} · {esc(name)}</title><style>{style}</style></head>\n<body><main>"
         f'<header class="top"><div><span class="brand">memlens</span> {label} · '
         f'<span class="mono">{esc(name)}</span></div><div class="meta">{meta}</div></header>'
         + verdict_html
         + f'<nav class="toc">{toc}</nav>'
         + "".join(s.html() for s in sections)
         + f"<footer>{footer}This page is self-contained and makes no network requests.</footer>"
-        f"</main>{table_data}<script>{JS}</script></body></html>\n"
+        f"</main>{table_data}{''.join(f'<script>{s}</script>' for s in scripts)}</body></html>\n"
     )
 
 

@@ -297,3 +297,98 @@ def privacy_over_training(curve: dict) -> str:
     _legend(left, loc="lower right")
     fig.tight_layout()
     return _png_uri(fig)
+
+
+# --- generative runs ----------------------------------------------------------------------------
+
+
+def ratio_vs_size(sizes, ratios, low, high, *, target: float | None = None, emm: float | None = None,
+                  emm_label: str = "EMM", model_sizes=None, model_ratios=None) -> str:  # fmt: skip
+    """Memorization ratio against training-set size |D| (log x), with its confidence band.
+
+    Args:
+        sizes, ratios, low, high: (S,) the ratio per size and its interval bounds (NaN: none).
+        target: the 1 − ε line the effective model memorization (EMM) is read against.
+        emm: |D| marked by a vertical line (the EMM), or None.
+        model_sizes, model_ratios: (M,) each model's own ratio, drawn as faint dots when given.
+    """
+    size = np.asarray(sizes, dtype=np.float64)
+    ratio, lo, hi = (np.asarray(v, dtype=np.float64) for v in (ratios, low, high))
+    order = np.argsort(size, kind="stable")
+    size, ratio, lo, hi = size[order], ratio[order], lo[order], hi[order]
+    fig, ax = _figure()
+    if model_sizes is not None and model_ratios is not None and len(model_sizes) > len(size):
+        ax.scatter(np.asarray(model_sizes, dtype=np.float64), np.asarray(model_ratios, dtype=np.float64), s=12,
+                   color=CLEAN, alpha=0.35, linewidths=0, label="one model")  # fmt: skip
+    band = np.isfinite(lo) & np.isfinite(hi)
+    if band.any():
+        ax.fill_between(size[band], lo[band], hi[band], color=CLEAN, alpha=0.18, linewidth=0,
+                        label="confidence interval")  # fmt: skip
+        ax.errorbar(size[band], ratio[band], yerr=[np.maximum(ratio[band] - lo[band], 0),
+                    np.maximum(hi[band] - ratio[band], 0)], fmt="none", ecolor=CLEAN, elinewidth=1.0,
+                    capsize=3)  # fmt: skip
+    ax.plot(size, ratio, color=CLEAN, marker="o", markersize=5, linewidth=1.8, label="memorization ratio")
+    if target is not None and np.isfinite(target):
+        ax.axhline(target, color=THRESHOLD, linestyle="--", linewidth=1.2, label=f"target 1 − ε = {target:g}")
+    if emm is not None and np.isfinite(emm) and emm > 0:
+        ax.axvline(emm, color=INK, linestyle=":", linewidth=1.6, label=emm_label)
+    if size.size and size.min() > 0:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(size, labels=[f"{int(v):,}" for v in size])
+        ax.minorticks_off()
+    ax.set_ylim(-0.04, 1.06)
+    ax.set_xlabel("training-set size |D| (log scale)")
+    ax.set_ylabel("memorization ratio (fraction of samples replicating a training image)")
+    ax.yaxis.label.set_size(8.5)
+    _legend(ax, loc="best")
+    return _png_uri(fig)
+
+
+def collapse_vs_strength(kinds, strengths, collapse) -> str:
+    """Fraction of samples that collapse onto a training point against regularization strength,
+    one line per kind of regularization (symmetric-log x, so a strength of 0 has a place)."""
+    kind = np.asarray([str(k) for k in kinds])
+    strength = np.asarray(strengths, dtype=np.float64)
+    fraction = np.asarray(collapse, dtype=np.float64)
+    fig, ax = _figure()
+    for i, name in enumerate(dict.fromkeys(kind.tolist())):
+        mask = kind == name
+        order = np.argsort(strength[mask], kind="stable")
+        ax.plot(strength[mask][order], fraction[mask][order], color=ATTACK_COLORS[i % len(ATTACK_COLORS)],
+                marker="o", markersize=5, linewidth=1.8, label=name)  # fmt: skip
+    positive = strength[np.isfinite(strength) & (strength > 0)]
+    if positive.size:
+        if (strength == 0).any():
+            ax.set_xscale("symlog", linthresh=float(positive.min()), linscale=0.5)
+        else:
+            ax.set_xscale("log")
+    ax.set_ylim(-0.04, 1.06)
+    ax.set_xlabel("regularization strength")
+    ax.set_ylabel("collapse fraction")
+    _legend(ax, loc="best")
+    return _png_uri(fig)
+
+
+def score_histogram(values, *, xlabel: str, marks: dict | None = None) -> str:
+    """Counts of examples per score bin (log count axis), with labelled vertical marks.
+
+    Args:
+        values: (N,) float; NaN is left out.
+        marks: label -> value, each drawn as a dashed vertical line (e.g. median, 95th percentile).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    fig, ax = _figure()
+    bins = int(min(80, max(10, np.sqrt(v.size) * 2))) if v.size else 10
+    ax.hist(v, bins=bins, color=CLEAN, alpha=0.8, label=f"examples ({v.size:,})")
+    styles = ("--", ":", "-.")
+    for i, (label, x) in enumerate((marks or {}).items()):
+        if x is not None and np.isfinite(x):
+            ax.axvline(x, color=THRESHOLD if i == 0 else INK, linestyle=styles[i % len(styles)], linewidth=1.3,
+                       label=f"{label} = {x:.2f}")  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=0.7)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("examples (log scale)")
+    _legend(ax, loc="upper right")
+    return _png_uri(fig)
