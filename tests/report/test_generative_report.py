@@ -74,6 +74,8 @@ def _diffusion_run(path, ratios, *, regularization: bool = False, crossed: bool 
         "emm": {"value": emm, "crossed": crossed, "first_below": 128 if crossed else None, "target": 0.9,
                 "message": f"search note {HOSTILE}"},
         "sampler": "edm-heun-18", "seconds": 75.0,
+        "feature_space": {"by_size": [{"size": s, "ratio": r / 2} for s, r in zip(SIZES, ratios, strict=True)],
+                          "encoder_training_accuracy": 0.97},
     }  # fmt: skip
     if regularization:
         strengths = [0.0, 1e-4, 1e-3, 1e-2, 1e-1]
@@ -234,6 +236,8 @@ def test_verdict_states_the_ratios_the_emm_and_the_conditioning(crossing):
     assert "random labels from 10 classes" in verdict and "random labels, C = 10" in verdict
     assert "edm-heun-18" in verdict and "1 min 15 s" in verdict
     assert 'class="card verdict leaks"' in verdict
+    assert "In a learned feature space</b> (a small CNN" in verdict and "training accuracy 97.0%" in verdict
+    assert f"16: {pct(0.49)}" in verdict  # half the pixel ratio, as the fixture records
 
 
 def test_verdict_counts_replicated_samples_and_the_most_replicated_image(crossing):

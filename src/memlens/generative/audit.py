@@ -37,6 +37,7 @@ def check_images(dataset) -> None:
 
 def make_trainer(model: str, *, condition: str = "none", steps: int = 20_000, snapshots=None,
                  samples: int = 1000, hidden: int = 256, lr: float = 1e-3, batch_size: int = 128,
+                 ema: float = 0.999, ema_warmup: bool = True,
                  strengths=(), regularization: str = "tikhonov", epochs: int = 150, bandwidth: float = 0.2,
                  components: int = 10, device: str = "cpu"):
     """The engine trainer for ``model`` (one of :data:`MODELS`)."""
@@ -50,7 +51,7 @@ def make_trainer(model: str, *, condition: str = "none", steps: int = 20_000, sn
 
         return DiffusionTrainer("mlp" if model == "mlp-edm" else "unet", condition=condition, steps=steps,
                                 snapshots=snapshots, samples=samples, hidden=hidden, lr=lr,
-                                batch_size=batch_size, device=device)
+                                batch_size=batch_size, ema=ema, ema_warmup=ema_warmup, device=device)
     if condition != "none":
         raise MemlensError(f"--condition applies to diffusion models only; {model} is a density model.")
     if model == "vae":

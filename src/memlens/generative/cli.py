@@ -48,6 +48,8 @@ Pool = Annotated[int, typer.Option(help="Average-pool images K×K first (e.g. 2:
 Seed = Annotated[int, typer.Option(help="Seeds the subsets, the models and the samples.")]
 Progress = Annotated[bool, typer.Option(help="Show progress bars.")]
 Device = Annotated[str, typer.Option(help="Where trained diffusion models run: cpu, cuda or auto.")]
+Ema = Annotated[float, typer.Option(help="Decay of the weights' exponential moving average, which generates the samples.")]
+EmaWarmup = Annotated[bool, typer.Option(help="Warm the average up as min(EMA, (1+t)/(10+t)), so that short runs do not sample from weights close to their initialisation.")]
 
 
 @app.command()
@@ -65,6 +67,8 @@ def audit(
     hidden: Annotated[int, typer.Option(help="Width of the mlp-edm denoiser's hidden layers.")] = 256,
     lr: Annotated[float, typer.Option(help="Adam learning rate of trained diffusion models.")] = 1e-3,
     batch_size: Annotated[int, typer.Option(help="Training batch of trained diffusion models.")] = 128,
+    ema: Ema = 0.999,
+    ema_warmup: EmaWarmup = True,
     regularization: Annotated[str, typer.Option(help="closed-form only: tikhonov or density-floor.")] = "tikhonov",
     strengths: Annotated[str | None, typer.Option(help="closed-form only: regularization strengths to sample too, e.g. 1e-3,1e-2,1e-1.", show_default=False)] = None,
     epochs: Annotated[int, typer.Option(help="vae only: training epochs.")] = 150,
@@ -100,7 +104,7 @@ def audit(
         data, model, out, sizes=size_list, repeats=repeats, folds=folds, seed=seed, progress=progress,
         feature_space=feature_space,
         condition=condition, steps=steps, snapshots=snapshot_list, samples=samples, hidden=hidden, lr=lr,
-        batch_size=batch_size, strengths=_numbers(strengths, "--strengths", float), regularization=regularization,
+        batch_size=batch_size, ema=ema, ema_warmup=ema_warmup, strengths=_numbers(strengths, "--strengths", float), regularization=regularization,
         epochs=epochs, bandwidth=bandwidth, components=components, device=device)
     _print_summary(console, result)
     _write_report(console, out)
@@ -122,6 +126,8 @@ def emm(
     samples: Samples = 1000,
     hidden: Annotated[int, typer.Option(help="Width of the mlp-edm denoiser's hidden layers.")] = 256,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    ema: Ema = 0.999,
+    ema_warmup: EmaWarmup = True,
     pool: Pool = 1,
     device: Device = "cpu",
     seed: Seed = 0,
@@ -147,7 +153,7 @@ def emm(
     if snapshot_list is None and model != "closed-form":
         snapshot_list = tuple(sorted({max(1, steps // 4), max(1, steps // 2), steps}))
     trainer = make_trainer(model, condition=condition, steps=steps, snapshots=snapshot_list, samples=samples,
-                           hidden=hidden, lr=lr, device=device)
+                           hidden=hidden, lr=lr, ema=ema, ema_warmup=ema_warmup, device=device)
     console.print(f"[bold]memlens generative emm[/] {escape(data.name)}, {model}"
                   + (f", conditioning {condition}" if condition != "none" else "")
                   + f": target ratio {target:g} → {escape(str(out))}")

@@ -19,6 +19,8 @@ and ``unet`` (a diffusers ``UNet2DModel``, one row at a time; :mod:`memlens.gene
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from ..errors import MemlensError
@@ -36,7 +38,8 @@ class DiffusionTrainer:
     def __init__(self, network: str = "mlp", *, condition: str = "none", steps: int = 20_000,
                  batch_size: int = 128, lr: float = 1e-3, hidden: int = 256, layers: int = 2,
                  ema: float = 0.999, snapshots=None, samples: int = 1000, sampler_steps: int = 18,
-                 value_range: tuple[float, float] = (0.0, 1.0), device: str = "cpu"):
+                 value_range: tuple[float, float] = (0.0, 1.0), device: str = "cpu",
+                 unet_channels=(32, 64, 64), unet_attention: bool = True, ema_warmup: bool = False):
         if network not in NETWORKS:
             raise DiffusionInputError(f"Unknown diffusion network {network!r}; choose one of {', '.join(NETWORKS)}.")
         self.condition = condition if isinstance(condition, Condition) else Condition.parse(condition)
@@ -58,11 +61,16 @@ class DiffusionTrainer:
         self.samples, self.sampler_steps = int(samples), int(sampler_steps)
         self.value_range = (float(value_range[0]), float(value_range[1]))
         self.device = device
+        self.unet_channels, self.unet_attention = tuple(int(c) for c in unet_channels), bool(unet_attention)
+        self.ema_warmup = bool(ema_warmup)
 
     def config(self) -> dict:
+        shape = ({"hidden": self.hidden, "layers": self.layers} if self.network == "mlp" else
+                 {"channels": list(self.unet_channels), "attention": self.unet_attention})
         return {"trainer": "diffusion-edm", "network": self.network, "condition": str(self.condition),
-                "steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, "hidden": self.hidden,
-                "layers": self.layers, "ema": self.ema, "snapshots": self.snapshots, "samples": self.samples,
+                "steps": self.steps, "batch_size": self.batch_size, "lr": self.lr, **shape,
+                "ema": self.ema, **({"ema_warmup": "min(ema, (1 + t) / (10 + t))"} if self.ema_warmup else {}),
+                "snapshots": self.snapshots, "samples": self.samples,
                 "sampler": {"name": "edm-heun", "steps": self.sampler_steps, "rho": 7.0,
                             "sigma_min": 0.002, "sigma_max": 80.0},
                 "value_range": list(self.value_range), "preconditioning": "edm (sigma_data 0.5)"}
@@ -105,7 +113,8 @@ class DiffusionTrainer:
             return MLPEnsemble(ints, dim, hidden=self.hidden, layers=self.layers, n_labels=n_labels, device=dev)
         from .edm_unet import UNetDenoiser
 
-        return UNetDenoiser(ints[0], tuple(image_shape), n_labels=n_labels, device=dev)
+        return UNetDenoiser(ints[0], tuple(image_shape), n_labels=n_labels, channels=self.unet_channels,
+                            attention=self.unet_attention, device=dev)
 
     def _train_group(self, y_all, data, rows, model_seeds, image_shape, dev, progress) -> dict:
         import torch
@@ -113,7 +122,8 @@ class DiffusionTrainer:
         M, (N, dim) = len(rows), y_all.shape
         members = [np.flatnonzero(r) for r in rows]
         rngs = [np.random.default_rng(s) for s in model_seeds]  # conditioning labels, generation labels
-        labelled = [self.condition.training_labels(m, getattr(data, "y", None), rng) for m, rng in zip(members, rngs, strict=True)]
+        true_labels = getattr(data, "y", None)
+        labelled = [self.condition.training_labels(m, true_labels, rng) for m, rng in zip(members, rngs, strict=True)]
         n_labels = max(n for _, n in labelled)
         net = self._network(model_seeds, dim, image_shape, n_labels, dev)
         params = net.params
@@ -134,7 +144,7 @@ class DiffusionTrainer:
                                       zip(labelled, rngs, strict=True)]).to(dev)
         gen_noise = torch.stack([torch.randn(self.samples, dim, generator=g, device=dev) for g in gens])
         tick = max(1, self.steps // self.units_per_model)
-        snaps, losses, running = [], [], []
+        snaps, losses, running = [], [], deque(maxlen=100)  # per-model losses of the last 100 steps
         for start in range(0, self.steps, CHUNK):
             n_steps = min(CHUNK, self.steps - start)
             # each model's draws from its own generator: a model trains the same alone or in a group
@@ -150,19 +160,19 @@ class DiffusionTrainer:
                 if not torch.isfinite(loss):
                     raise MemlensError(
                         f"Diffusion training diverged at step {step}: the loss is {loss.item()}. Lower --lr "
-                        f"(now {self.lr:g}) or the batch size, and rerun; finished models are kept."
+                        f"(now {self.lr:g}) or the batch size, and rerun; finished shards of models are kept."
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                with torch.no_grad():
+                with torch.no_grad():  # warm-up: early averages forget the random initialisation sooner
+                    decay = min(self.ema, (1 + step) / (10 + step)) if self.ema_warmup else self.ema
                     for e, p in zip(ema, params, strict=True):
-                        e.lerp_(p, 1 - self.ema)
+                        e.lerp_(p, 1 - decay)
                 running.append(per_model.detach())
-                if step in self.snapshots:  # the mean loss of the last 100 steps, per model
+                if step in self.snapshots:
                     snaps.append(self._snapshot(net, ema, gen_noise, gen_labels, y_all, members, image_shape))
-                    losses.append(torch.stack(running[-100:]).mean(0).cpu().numpy())
-                    running = running[-100:]
+                    losses.append(torch.stack(list(running)).mean(0).cpu().numpy())
                 if progress and step % tick == 0:
                     progress(M)
         return _observations(snaps, losses, self.snapshots, members, N, image_shape,

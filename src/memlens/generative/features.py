@@ -18,7 +18,7 @@ from ..errors import MemlensError
 class ImageEncoder:
     """``fit(pixels, labels)`` then ``encoder(pixels) → (b, features)``; pixels uint8, one row per image."""
 
-    def __init__(self, image_shape, *, features: int = 64, steps: int = 1500, batch_size: int = 128,
+    def __init__(self, image_shape, *, features: int = 64, steps: int = 1000, batch_size: int = 128,
                  lr: float = 2e-3, seed: int = 0):
         if image_shape is None or len(image_shape) != 2:
             raise MemlensError(f"The feature space needs 2-D grey-scale images; got image shape {image_shape}.")

@@ -249,8 +249,24 @@ def _diffusion_verdict(run: GenerativeRun):
     tiles.append(_tile("Conditioning", esc(short), esc(sentence)))
     findings.append(f"<b>Conditioning</b>: the model was {esc(sentence)}.")
     findings += _sample_counts(run)
+    findings += _feature_space_words(result)
     findings += _regularization_words(result)
     return headline, tiles, findings, flagged
+
+
+def _feature_space_words(result: dict) -> list[str]:
+    """The replication ratio by |D| in the CNN feature space, when the audit measured it."""
+    found = result.get("feature_space")
+    sizes = rows(found.get("by_size")) if isinstance(found, dict) else []
+    if not sizes:
+        return []
+    accuracy = num(found.get("encoder_training_accuracy"))
+    return [
+        "<b>In a learned feature space</b> (a small CNN trained on the images' labels"
+        + (f", training accuracy {pct(accuracy)}" if math.isfinite(accuracy) else "")
+        + "; the 1/3 cut-off was calibrated on pixels, so read these as a ranking aid): "
+        + "; ".join(f"{int(r['size']):,}: {pct(num(r.get('ratio')))}" for r in sizes) + "."
+    ]
 
 
 def _sample_counts(run: GenerativeRun) -> list[str]:
