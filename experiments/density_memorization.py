@@ -27,7 +27,7 @@ the same kind of injected images. A kernel density in 784-D needs its own bandwi
 ``--bandwidth`` is given it is the one of a grid with the best mean held-out log-likelihood when
 fitted on a random 80% of the normal images and scored on the other 20%
 (:func:`select_bandwidth`); the density is computed exactly with dense distances
-(:class:`DenseGaussianKDE`, equal to ``KernelDensity``'s, whose trees are slow in 784-D).
+(``memlens.generative.density_trainers.GaussianKDE``, exact where ``KernelDensity`` underflows).
 
     python experiments/density_memorization.py [--smoke] [--vae-epochs 150 --vae-early 20]
     python experiments/density_memorization.py --dataset mnist-5k --folds 5 --vae-epochs 30 --vae-early 5
@@ -78,58 +78,6 @@ def with_atypical(X: np.ndarray, n_atypical: int, seed: int):
     return images, planted
 
 
-class DenseGaussianKDE:
-    """A Gaussian kernel density computed exactly from dense pairwise distances (matrix products).
-
-    The same log-density as ``KernelDensity(kernel="gaussian", bandwidth=h)``:
-    ``logsumexp_j(−‖x − x_j‖² / 2h²) − log n − (D/2) log(2πh²)``, without the trees that make
-    scikit-learn's exact evaluation slow in 784-D. A scikit-learn estimator (``get_params``), so
-    :class:`SklearnDensity` clones it per model.
-    """
-
-    __module__ = "experiments.density_memorization"  # the run's config names it the same when run as a script
-
-    def __init__(self, bandwidth: float = 1.0):
-        self.bandwidth = bandwidth
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {"bandwidth": self.bandwidth}
-
-    def set_params(self, **params):
-        for key, value in params.items():
-            setattr(self, key, value)
-        return self
-
-    def fit(self, X, y=None):
-        self.train_ = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
-        self.train_sq_ = np.einsum("ij,ij->i", self.train_, self.train_)
-        return self
-
-    def score_samples(self, X, chunk: int = 1024) -> np.ndarray:
-        from scipy.special import logsumexp
-
-        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
-        n, dim = self.train_.shape
-        out = np.empty(len(X))
-        for start in range(0, len(X), chunk):
-            rows = X[start:start + chunk]
-            # ‖a − b‖² = ‖a‖² + ‖b‖² − 2a·b; rounding can make a zero distance slightly negative
-            sq = np.einsum("ij,ij->i", rows, rows)[:, None] + self.train_sq_[None] - 2 * rows @ self.train_.T
-            out[start:start + chunk] = logsumexp(-np.maximum(sq, 0.0) / (2 * self.bandwidth**2), axis=1)
-        return out - np.log(n) - 0.5 * dim * np.log(2 * np.pi * self.bandwidth**2)
-
-
-def select_bandwidth(X: np.ndarray, grid, seed: int, *, held_out: float = 0.2) -> tuple[float, dict]:
-    """The bandwidth of ``grid`` with the best mean log-likelihood of a random ``held_out`` share of X
-    under the Gaussian kernel density of the rest; also every bandwidth's mean held-out log-likelihood."""
-    rng = np.random.default_rng([seed, 0xB4])
-    order = rng.permutation(len(X))
-    cut = int(round(len(X) * held_out))
-    fit, test = X[order[cut:]], X[order[:cut]]
-    means = {float(h): float(DenseGaussianKDE(h).fit(fit).score_samples(test).mean()) for h in grid}
-    return max(means, key=means.get), means
-
-
 def top_share(score: np.ndarray, planted: np.ndarray, q: float = 0.95) -> float:
     """Share of planted examples whose score is at or above the q-quantile of all scores."""
     return float((score[planted] >= np.quantile(score, q)).mean())
@@ -142,7 +90,7 @@ def main(argv=None) -> dict:
 
     from memlens.engine import fingerprint, run_design
     from memlens.generative.density import density_memorization, nearest_sample_distance
-    from memlens.generative.density_trainers import SklearnDensity
+    from memlens.generative.density_trainers import GaussianKDE, SklearnDensity, select_bandwidth
 
     p = parser(__doc__)
     p.add_argument("--dataset", choices=("digits", "mnist-5k"), default="digits")
@@ -172,14 +120,14 @@ def main(argv=None) -> dict:
     t = time.perf_counter()
     bandwidth, selection = a.bandwidth, None
     if bandwidth is None and mnist:  # chosen on the normal images alone, before any model sees the injected ones
-        bandwidth, held_out_loglik = select_bandwidth(X[~planted], BANDWIDTH_GRID, a.seed)
+        bandwidth, held_out_loglik = select_bandwidth(X[~planted], BANDWIDTH_GRID, seed=a.seed)
         selection = {"rule": "best mean held-out log-likelihood, fit on a random 80% of the normal images, "
                              "scored on the other 20%", "held_out_mean_loglik": held_out_loglik}
     elif bandwidth is None:
         bandwidth = 0.2
-    # scikit-learn's trees evaluate an exact density slowly in 784-D; the dense one is the same density
-    kde_estimator = DenseGaussianKDE(bandwidth) if mnist else KernelDensity(bandwidth=bandwidth)
-    models = {"kde": kde_estimator,
+    # exact: scikit-learn's KernelDensity underflows far from every training image at small
+    # bandwidths (scikit-learn issue #25799) and is slow in 784-D
+    models = {"kde": GaussianKDE(bandwidth),
               "single-gaussian": GaussianMixture(1, covariance_type="spherical")}
     scores, loglik = {}, {}
     for name, estimator in models.items():

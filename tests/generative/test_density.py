@@ -227,8 +227,11 @@ def test_in_only_split_control_ignores_out_models_and_is_zero_without_spread():
 def test_dense_kde_matches_brute_force_where_sklearns_trees_underflow_and_bandwidth_is_chosen_held_out():
     import math
 
-    from experiments.density_memorization import DenseGaussianKDE, select_bandwidth, with_atypical
+    from experiments.density_memorization import with_atypical
     from sklearn.neighbors import KernelDensity
+
+    from memlens.generative.density_trainers import GaussianKDE as DenseGaussianKDE
+    from memlens.generative.density_trainers import select_bandwidth
 
     rng = np.random.default_rng(6)
     train, query = rng.random((40, 30)), np.vstack([rng.random((5, 30)) + 3.0, np.zeros((1, 30))])

@@ -60,10 +60,10 @@ def make_trainer(model: str, *, condition: str = "none", steps: int = 20_000, sn
         return VAE(epochs=epochs)
     from .density_trainers import SklearnDensity
 
-    if model == "kde":
-        from sklearn.neighbors import KernelDensity
+    if model == "kde":  # exact: scikit-learn's KernelDensity underflows far from the data
+        from .density_trainers import GaussianKDE
 
-        return SklearnDensity(KernelDensity(bandwidth=bandwidth))
+        return SklearnDensity(GaussianKDE(bandwidth))
     if model == "gmm":
         from sklearn.mixture import GaussianMixture
 

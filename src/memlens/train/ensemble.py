@@ -48,6 +48,14 @@ class Ensemble:
             ``"learning-events"``.
         proxy_every: Epochs between proxy checkpoints (default: about 10 checkpoints per run).
         curvature_vectors, curvature_step: Rademacher vectors n and finite-difference step h.
+        depth: Hidden layers of the MLP (each ``width`` ReLU units); only ``"mlp"`` takes > 1.
+        activations: Also observe every hidden layer's post-ReLU outputs, as ``activations_0``,
+            ``activations_1``, … of shape (models, N, units) and ``test_activations_k`` on the
+            test set (the CNN's after pooling, flattened) — what layer-wise decoders such as
+            :class:`memlens.capacity.masc.MASC` read. Off by default: they are large.
+
+    ``depth`` and ``activations`` enter :meth:`config` only when not at their defaults, so runs
+    made before they existed keep their identity and still resume.
 
     Example:
         >>> from memlens.data import load
@@ -74,6 +82,8 @@ class Ensemble:
     curvature_vectors: int = 10
     curvature_step: float = 1e-3
     device: str = "auto"
+    depth: int = 1
+    activations: bool = False
 
     def __post_init__(self) -> None:
         from memlens.train import proxies
@@ -86,6 +96,13 @@ class Ensemble:
             proxies.check(self.proxies, model=self.model, epochs=self.epochs, every=self.proxy_every)
         if self.model not in MODELS:
             raise MemlensError(f"Unknown ensemble model '{self.model}'; use one of {', '.join(MODELS)}.")
+        if self.depth != 1 and self.model != "mlp":
+            raise MemlensError(f"Ensemble depth {self.depth} needs model 'mlp'; the {self.model} model has a fixed depth.")
+        if self.activations and self.model == "linear":
+            raise MemlensError(
+                "Ensemble activations=True needs hidden layers to observe; the linear model has none. "
+                "Use model 'mlp' or 'cnn'."
+            )
         if self.optimizer not in ("adam", "sgd"):
             raise MemlensError(f"Unknown optimizer '{self.optimizer}'; use adam or sgd.")
         from memlens.train.precision import check_request
@@ -102,8 +119,13 @@ class Ensemble:
         return self.epochs
 
     def config(self) -> dict:
-        """The trainer's part of the run's identity: every field but ``device`` (hardware only)."""
-        return {"trainer": "ensemble", **{k: v for k, v in asdict(self).items() if k != "device"}}
+        """The trainer's part of the run's identity: every field but ``device`` (hardware only).
+
+        ``depth`` and ``activations`` appear only when changed, so older runs' configs still match.
+        """
+        optional = {"depth": 1, "activations": False}
+        return {"trainer": "ensemble", **{k: v for k, v in asdict(self).items()
+                                          if k != "device" and not (k in optional and v == optional[k])}}
 
     def resolve_device(self) -> dict:
         """Where this trainer runs (``cpu`` or ``cuda``) and why; resolved once per trainer."""
@@ -163,7 +185,7 @@ class Ensemble:
         if self.model == "linear":
             return [((d, c), d), ((1, c), d)]
         if self.model == "mlp":
-            return [((d, w), d), ((1, w), d), ((w, c), w), ((1, c), w)]
+            return [((d, w), d), ((1, w), d), *[((w, w), w), ((1, w), w)] * (self.depth - 1), ((w, c), w), ((1, c), w)]
         ch, h, wd = _image_dims(image_shape, d)
         flat = 2 * w * (h // 4) * (wd // 4)
         return [
@@ -172,8 +194,11 @@ class Ensemble:
             ((flat, c), flat), ((1, c), flat),
         ]  # fmt: skip
 
-    def _forward(self, params, x, image_shape, shared: bool):
-        """Logits (M, B, C). ``x`` is (M, B, D) per-model batches, or (B, D) shared by all models."""
+    def _forward(self, params, x, image_shape, shared: bool, hidden: list | None = None):
+        """Logits (M, B, C). ``x`` is (M, B, D) per-model batches, or (B, D) shared by all models.
+
+        When ``hidden`` is a list, each hidden layer's post-ReLU output (M, B, units) is appended.
+        """
         import torch
         import torch.nn.functional as F
 
@@ -184,6 +209,8 @@ class Ensemble:
                 h = torch.baddbmm(b, h, W) if not shared or i else torch.matmul(h, W) + b
                 if i + 2 < len(params):
                     h = torch.relu(h)
+                    if hidden is not None:
+                        hidden.append(h)
             return h
         W1, b1, W2, b2, W3, b3 = params
         m = W3.shape[0]
@@ -195,7 +222,11 @@ class Ensemble:
             xs = x.reshape(m, B, ch, hh, ww).transpose(0, 1).reshape(B, m * ch, hh, ww)
             h = F.conv2d(xs, W1, b1, padding=1, groups=m)
         h = F.max_pool2d(torch.relu(h), 2)
+        if hidden is not None:  # (B, M·ch, h, w) → (M, B, ch·h·w): model m's channel block
+            hidden.append(h.reshape(h.shape[0], m, -1).transpose(0, 1))
         h = F.max_pool2d(torch.relu(F.conv2d(h, W2, b2, padding=1, groups=m)), 2)
+        if hidden is not None:
+            hidden.append(h.reshape(h.shape[0], m, -1).transpose(0, 1))
         B = h.shape[0]
         h = h.reshape(B, m, -1).transpose(0, 1)  # (M, B, 2w·h/4·w/4)
         return torch.baddbmm(b3, h, W3)
@@ -284,12 +315,17 @@ class Ensemble:
         import torch
 
         autocast = torch.autocast(X.device.type, dtype=torch.bfloat16, enabled=self._bf16())
-        chunks = []
+        chunks, hidden_chunks = [], []
         for start in range(0, len(X), self.eval_batch):
+            hidden = [] if self.activations else None
             with autocast:
-                chunks.append(self._forward(params, X[start : start + self.eval_batch], image_shape, True).float())
+                chunks.append(self._forward(params, X[start : start + self.eval_batch], image_shape, True, hidden).float())
+            hidden_chunks.append([a.float().cpu() for a in hidden or ()])
         logits = torch.cat(chunks, dim=1).cpu().numpy()
-        return observe.from_logits(logits, y, probabilities=probabilities)
+        out = observe.from_logits(logits, y, probabilities=probabilities)
+        for k, layer in enumerate(zip(*hidden_chunks, strict=True)):
+            out[f"activations_{k}"] = torch.cat(layer, dim=1).numpy()
+        return out
 
 
 def auto_epochs(examples_per_model: int, batch_size: int, *, min_steps: int = 500, min_epochs: int = 20) -> int:
@@ -313,7 +349,7 @@ def _check_settings(trainer: Ensemble) -> None:
         flag = name.replace("_", "-")
         return f"{name} (--{flag})" if name in ("width", "epochs", "batch_size", "lr", "weight_decay") else name
 
-    for name in ("width", "epochs", "batch_size", "eval_batch", "curvature_vectors"):
+    for name in ("width", "epochs", "batch_size", "eval_batch", "curvature_vectors", "depth"):
         value = getattr(trainer, name)
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise MemlensError(f"Ensemble {called(name)} must be a whole number >= 1; got {value!r}.")
@@ -327,6 +363,8 @@ def _check_settings(trainer: Ensemble) -> None:
                 f"Ensemble {called(name)} must be a finite number "
                 f"{'>=' if closed else '>'} {low:g}; got {value!r}."
             )
+    if not isinstance(trainer.activations, bool):
+        raise MemlensError(f"Ensemble activations must be True or False; got {trainer.activations!r}.")
 
 
 def _check_converged(loss: np.ndarray, trainer: Ensemble) -> None:
