@@ -65,3 +65,15 @@ def test_proxies_bench_smoke(capsys, tmp_path):
                         "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert "curvature" in out and "Spearman" in out and out.strip().splitlines()[-1].startswith("curvature ")
+
+
+def test_diffusion_memorization_smoke(tmp_path, one_torch_thread):
+    from experiments import diffusion_memorization
+
+    r = diffusion_memorization.main(["--smoke", "--no-progress", "--out", str(tmp_path)])
+    assert r["a_closed_form"]["pass"]  # D* memorizes at every |D|, even on 300 digits
+    ratios = r["b_unconditional"]["ratios"]
+    assert list(ratios) == [8, 32, 128] and all(0 <= v <= 1 for v in ratios.values())
+    c = r["c_conditioning"]
+    assert set(c["random_seen_labels_only"]) == {"random:10", "random:100"}
+    assert (tmp_path / "diffusion_memorization.json").exists()

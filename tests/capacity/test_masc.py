@@ -142,3 +142,59 @@ def test_layerwise_accuracy_separates_given_and_true_labels():
     assert table[table.layer == "b"].test.max() < 0.75
     with pytest.raises(CapacityInputError, match="same layers"):
         layerwise_accuracy(train, {"a": test["a"]}, membership, given[:80], truth[:80], truth[80:])
+
+
+# --- the ensemble's opt-in activations, which MASC reads --------------------------------------
+
+
+def test_ensemble_observes_every_hidden_layer_consistently():
+    from memlens.data import load
+    from memlens.train import Ensemble, model_seeds
+
+    data = load("digits:60")
+    data = data.replace(X_test=data.X[:20].copy(), y_test=data.y[:20].copy())  # test rows = training rows
+    membership = np.ones((2, 60), bool)
+    plain = Ensemble("mlp", width=8, depth=2, epochs=3).fit_observe(data, membership, model_seeds(0, 2))
+    obs = Ensemble("mlp", width=8, depth=2, epochs=3, activations=True).fit_observe(data, membership, model_seeds(0, 2))
+    assert {k for k in obs if "activations" in k} == {
+        "activations_0", "activations_1", "test_activations_0", "test_activations_1"}  # fmt: skip
+    assert obs["activations_1"].shape == (2, 60, 8) and obs["test_activations_0"].shape == (2, 20, 8)
+    for k in (0, 1):  # the test path computes the same activations for the same rows
+        np.testing.assert_allclose(obs[f"test_activations_{k}"], obs[f"activations_{k}"][:, :20], rtol=1e-5, atol=1e-6)
+        assert (obs[f"activations_{k}"] >= 0).all()  # post-ReLU
+    assert not np.allclose(obs["activations_0"][0], obs["activations_0"][1])  # each model its own weights
+    np.testing.assert_array_equal(plain["loss"], obs["loss"])  # observing changes no other observation
+    cnn = Ensemble("cnn", width=2, epochs=1, activations=True).fit_observe(data, membership[:1], model_seeds(0, 1))
+    assert cnn["activations_0"].shape == (1, 60, 2 * 4 * 4) and cnn["activations_1"].shape == (1, 60, 4 * 2 * 2)
+
+
+def test_ensemble_config_is_unchanged_unless_the_options_are_used():
+    from memlens.train import Ensemble
+
+    assert "depth" not in Ensemble().config() and "activations" not in Ensemble().config()
+    config = Ensemble(depth=3, activations=True).config()
+    assert config["depth"] == 3 and config["activations"] is True
+    with pytest.raises(MemlensError, match="needs model 'mlp'"):
+        Ensemble("cnn", depth=2)
+    with pytest.raises(MemlensError, match="linear model has none"):
+        Ensemble("linear", activations=True)
+    with pytest.raises(MemlensError, match="depth"):
+        Ensemble(depth=0)
+
+
+def test_experiment_smoke(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from experiments import capacity_masc
+
+    r = capacity_masc.main(["--smoke", "--no-progress", "--out", str(tmp_path)])
+    assert r["layers"] == ["input", "hidden_1", "hidden_2"] and set(r["rates"]) == {"0", "0.6"}
+    assert (tmp_path / "capacity_masc.json").exists() and (tmp_path / "masc-rho-0.6.csv").exists()
+    noisy = r["rates"]["0.6"]
+    assert noisy["n_flipped"] == 240
+    # true-label subspaces decode the test set at least as well as corrupted ones, at every layer
+    assert all(t >= g - 0.02 for t, g in zip(noisy["masc"]["true"]["test"]["mean"],
+                                             noisy["masc"]["given"]["test"]["mean"], strict=True))  # fmt: skip
+    assert all(isinstance(c["pass"], bool) for c in r["criteria"].values())

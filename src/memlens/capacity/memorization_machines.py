@@ -30,6 +30,7 @@ Everything is numpy/scipy; shapes are (m, d) training inputs, (n, d) queries, (m
 
 from __future__ import annotations
 
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "MIMM",
     "WIMM",
     "CapacityInputError",
+    "NotMemorizedWarning",
     "memory_influence",
     "solve_bordered_system",
 ]
@@ -56,6 +58,10 @@ _CHUNK = 2048  # query rows per block of distances at prediction time
 
 class CapacityInputError(MemlensError, ValueError):
     """The training data cannot be memorized as given (conflicting duplicates, non-finite values, one class)."""
+
+
+class NotMemorizedWarning(UserWarning):
+    """A memory machine left some training examples misclassified (C too small or memory too wide)."""
 
 
 def solve_bordered_system(H: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
@@ -97,7 +103,7 @@ def memory_influence(squared_distance: np.ndarray, width: float, function: str =
 
 def _ids(indices, limit: int = 10) -> str:
     """Example ids as text, the first ``limit`` of them and a count of the rest."""
-    indices = [int(i) for i in indices]
+    indices = [i.item() if isinstance(i, np.generic) else i for i in indices]
     more = f" and {len(indices) - limit} more" if len(indices) > limit else ""
     return ", ".join(map(str, indices[:limit])) + more
 
@@ -146,8 +152,8 @@ class _LeastSquaresMachine(ClassifierMixin, BaseEstimator):
             )
         if len(self.classes_) > 2:
             raise CapacityInputError(
-                f"{name}: is a binary classifier but the labels have {len(self.classes_)} classes "
-                f"({_ids(self.classes_)}). Train one machine per pair or one-vs-rest "
+                f"{name}: Only binary classification is supported. The labels have "
+                f"{len(self.classes_)} classes ({_ids(self.classes_)}); train one machine per pair or one-vs-rest "
                 "(sklearn.multiclass.OneVsRestClassifier), or merge the classes first."
             )
         return X, np.where(encoded == 1, 1.0, -1.0)
@@ -181,15 +187,19 @@ class _LeastSquaresMachine(ClassifierMixin, BaseEstimator):
         self.gamma_ = self._resolve_gamma(X)
         H = np.exp(-self.gamma_ * squared)  # K, turned into H in place below
         H *= y[:, None] * y[None, :]  # Ω = diag(y) K diag(y)
-        memory = self._memory_setup(X, y, squared, representative, unique_first)  # adds DDᵀ/lam to H
-        if memory is not None:
-            H += memory
+        self._add_memory(H, X, y, squared, representative, unique_first)  # H += D Dᵀ / lam
         H[np.diag_indices_from(H)] += 1.0 / self.C
         self.intercept_, alpha = solve_bordered_system(H, y)
         self.support_vectors_ = X
         self.dual_coef_ = alpha * y  # f(x) = dual_coef_ · K(X, x) + intercept_ + memory(x)
         self.training_margins_ = 1.0 - alpha / self.C  # y_i f(x_i), exact at the solution
         self._memory_coefficients(alpha, y)
+        missed = np.flatnonzero(self.training_margins_ <= 0)
+        if self._refuses_conflicts and len(missed):  # a memory machine that did not memorize: say so
+            warnings.warn(
+                f"{type(self).__name__}: {len(missed)} of {len(y)} training examples are not fitted "
+                f"(margin 1 − a_i/C ≤ 0), ids {_ids(missed)}. Raise C (C > memory_penalty · m "
+                "guarantees MIMM fits all) or narrow memory_width.", NotMemorizedWarning, stacklevel=2)
         return self
 
     def _resolve_gamma(self, X: np.ndarray) -> float:
@@ -198,9 +208,8 @@ class _LeastSquaresMachine(ClassifierMixin, BaseEstimator):
         variance = float(X.var())
         return 1.0 / (X.shape[1] * variance) if variance > 0 else 1.0  # as SVC(gamma="scale")
 
-    def _memory_setup(self, X, y, squared, representative, unique_first):
-        """The (m, m) matrix D Dᵀ / lam to add to H (None: no memory term)."""
-        return None
+    def _add_memory(self, H, X, y, squared, representative, unique_first) -> None:
+        """Add the (m, m) matrix D Dᵀ / lam to H in place (nothing without a memory term)."""
 
     def _memory_coefficients(self, alpha: np.ndarray, y: np.ndarray) -> None:
         """Store what prediction needs of the memory term (nothing without one)."""
@@ -238,7 +247,8 @@ class _LeastSquaresMachine(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """(n,) predicted labels, ``classes_[1]`` where the decision function is positive."""
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+        positive = self.decision_function(X) > 0  # checks fitted before classes_ is read
+        return self.classes_[positive.astype(int)]
 
 
 class LSSVM(_LeastSquaresMachine):
@@ -286,13 +296,22 @@ class _MemoryMachine(_LeastSquaresMachine):
             if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value) or value <= 0:
                 raise ValueError(f"{type(self).__name__}: {name} must be a positive number; got {value!r}")
 
-    def _resolve_width(self, squared: np.ndarray) -> float:
+    def _resolve_width(self, squared: np.ndarray, unique_first: np.ndarray) -> float:
         """``memory_width``, or ``memory_width_factor`` × the median distance between distinct training inputs."""
         if self.memory_width is not None:
             return float(self.memory_width)
-        upper = squared[np.triu_indices_from(squared, k=1)]
-        upper = upper[upper > 0]
-        return self.memory_width_factor * float(np.sqrt(np.median(upper))) if len(upper) else 1.0
+        if len(unique_first) < len(squared):  # copies of one input are not pairs of distinct inputs
+            squared = squared[np.ix_(unique_first, unique_first)]
+        m = len(squared)
+        if m < 2:
+            return 1.0
+        # The m(m−1) off-diagonal entries hold every pair twice (same median as each pair once) and sort
+        # after the m zeros of the diagonal: the median is the mean of two order statistics of the whole
+        # matrix, found by one partition instead of sorting or indexing the upper triangle.
+        middle = m + m * (m - 1) // 2
+        ordered = np.partition(squared, middle - 1, axis=None)  # one kth: 10× faster than two
+        low, high = ordered[middle - 1], ordered[middle:].min()
+        return self.memory_width_factor * 0.5 * float(np.sqrt(low) + np.sqrt(high))
 
 
 class MIMM(_MemoryMachine):
@@ -325,14 +344,17 @@ class MIMM(_MemoryMachine):
         1.0
     """
 
-    def _memory_setup(self, X, y, squared, representative, unique_first):
-        self.memory_width_ = self._resolve_width(squared)
+    def _add_memory(self, H, X, y, squared, representative, unique_first):
+        self.memory_width_ = self._resolve_width(squared, unique_first)
         self._groups = representative, unique_first
         self.memory_inputs_ = X[unique_first]
         # D has one entry per row, D[i, rep(i)] = y_i y_rep(i) δ(0) = 1 (labels agree within a group),
         # so (D Dᵀ)_ii' = y_i y_i' when i and i' share an input, else 0: the identity for distinct inputs
-        same = representative[:, None] == representative[None, :]
-        return (same * (y[:, None] * y[None, :])) / self.memory_penalty
+        if len(unique_first) == len(y):
+            H[np.diag_indices_from(H)] += 1.0 / self.memory_penalty
+        else:
+            same = representative[:, None] == representative[None, :]
+            H += (same * (y[:, None] * y[None, :])) / self.memory_penalty
 
     def _memory_coefficients(self, alpha, y):
         # c = Dᵀa / λ: each distinct input's c is the sum of a over its copies; stored as y_k c_k
@@ -365,12 +387,14 @@ class WIMM(_MemoryMachine):
         1.0
     """
 
-    def _memory_setup(self, X, y, squared, representative, unique_first):
-        self.memory_width_ = self._resolve_width(squared)
+    def _add_memory(self, H, X, y, squared, representative, unique_first):
+        self.memory_width_ = self._resolve_width(squared, unique_first)
         self.memory_inputs_ = X
         self._influence = memory_influence(squared, self.memory_width_, self.memory_function)  # Δ, symmetric
-        gram = self._influence @ self._influence.T
-        return gram * (y[:, None] * y[None, :]) / self.memory_penalty
+        gram = self._influence @ self._influence.T  # (m, m) Δ Δᵀ
+        gram *= y[:, None] * y[None, :]
+        gram /= self.memory_penalty
+        H += gram
 
     def _memory_coefficients(self, alpha, y):
         # y ∘ c = y ∘ Dᵀa/λ = Δᵀ (y ∘ a) / λ

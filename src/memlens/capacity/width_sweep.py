@@ -185,6 +185,7 @@ class WidthSweepTrainer:
             raise CapacityInputError(
                 f"Examples {bad[:10].tolist()} have non-finite features; remove or repair them before the sweep."
             )
+        _check_labels(X, y, membership)
         indices = [seed_streams.model_index(s) for s in seeds]
         if max(indices) >= len(self.widths):
             raise CapacityInputError(
@@ -201,6 +202,29 @@ class WidthSweepTrainer:
             progress(len(seeds))
         return {"correct": margin > 0, "margin": margin.astype(np.float32),
                 "epochs_run": np.repeat(epochs_run[:, None], len(y), axis=1).astype(np.int32)}
+
+
+def _check_labels(X: np.ndarray, y: np.ndarray, membership) -> None:
+    """Refuse labels other than ±1, and identical inputs with different labels trained by one model."""
+    bad = np.flatnonzero(~np.isin(y, (-1, 1)))
+    if len(bad):
+        raise CapacityInputError(
+            f"Examples {bad[:10].tolist()} have labels other than -1 and +1; the width sweep fits binary "
+            "±1 labels. Map the two classes to -1 and +1."
+        )
+    _, group = np.unique(X, axis=0, return_inverse=True)
+    group = group.ravel()
+    for row in np.asarray(membership, dtype=bool):
+        ids = np.flatnonzero(row)
+        order = np.lexsort((y[ids], group[ids]))
+        g, labels = group[ids][order], y[ids][order]
+        clash = np.flatnonzero((g[1:] == g[:-1]) & (labels[1:] != labels[:-1]))
+        if len(clash):
+            pairs = [tuple(sorted((int(ids[order][i]), int(ids[order][i + 1])))) for i in clash[:5]]
+            raise CapacityInputError(
+                f"Examples {pairs} are identical inputs with different labels in one model's training set; "
+                "no network can fit both, so q_min would not exist. Remove or relabel one of each pair."
+            )
 
 
 def _torch_dtype(name: str):
@@ -342,16 +366,18 @@ def next_widths(lo: int, hi: int, probes: int) -> list[int]:
 
 def bisect_width(m: int, d: int, out, *, draws: int = 5, required: int = 4, probes: int = 13,
                  rel_tol: float = 0.05, max_rounds: int = 4, max_width: int | None = None,
+                 first_round: tuple = (0.25, 4.0),
                  data_seed: int = 0, seed: int = 0, trainer_options: dict | None = None,
                  progress: bool = False) -> WidthBisection:
     """q_min for (m, d): the smallest even width fitting all m points in ≥ ``required`` of ``draws`` draws.
 
     Each round trains ``probes`` widths × ``draws`` draws as one engine run (``out/round-R``, one
-    shard: one batched ensemble). Round 1 probes widths from ¼·m/d to 16·m/d geometrically; later
+    shard: one batched ensemble). Round 1 probes widths from ``first_round`` = (c_low, c_high) times
+    m/d geometrically (default ¼ … 4; the notes' grid spans ¼ … 16); later
     rounds probe evenly inside the bracket (largest failing, smallest passing width) until it is
     within ``rel_tol`` (relative) or two units wide. A width counts as passing by its own draws only;
-    the bracket's top is the smallest passing width. If nothing passes, the range grows ×16 (up to
-    ``max_width``, default 64·m/d... capped by 16·m).
+    the bracket's top is the smallest passing width. If nothing passes, the range grows ×16 per
+    round up to ``max_width`` (default min(256·m/d, 16·m)); ``q_min`` is None if none passes by then.
     """
     from memlens.engine import run_design
 
@@ -365,7 +391,7 @@ def bisect_width(m: int, d: int, out, *, draws: int = 5, required: int = 4, prob
     out = Path(out)
     lo, hi = 0, None
     records: list[dict] = []
-    widths = [w for w in first_round_widths(m, d, probes) if w <= max_width]
+    widths = [w for w in first_round_widths(m, d, probes, *first_round) if w <= max_width]
     rounds = 0
     while widths and rounds < max_rounds:
         rounds += 1
