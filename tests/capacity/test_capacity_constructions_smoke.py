@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
-def test_capacity_constructions_smoke(tmp_path):
+def test_capacity_constructions_smoke(tmp_path, one_torch_thread):  # main() sets one thread; restored after
     from experiments import capacity_constructions
 
     r = capacity_constructions.main(["--smoke", "--no-progress", "--out", str(tmp_path)])
