@@ -14,7 +14,6 @@ rates, the largest difference between the two on the samples both drew, the peak
 from __future__ import annotations
 
 import argparse
-import platform
 import resource
 import time
 
@@ -47,13 +46,9 @@ def loop_sample(train, noise_row, sigmas):
 
 
 def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    from memlens.train.precision import cpu_info
+
+    return str(cpu_info()["name"])
 
 
 def main(argv=None) -> dict:

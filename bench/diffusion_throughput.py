@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import torch
@@ -43,13 +42,9 @@ SAMPLER_STEPS = 18
 
 
 def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    from memlens.train.precision import cpu_info
+
+    return str(cpu_info()["name"])
 
 
 def _sync(device) -> None:

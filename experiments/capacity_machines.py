@@ -13,8 +13,8 @@ factor=0.5)``, standardised on each training part, over 10 random stratified 70/
 
 Pass criteria of the notes (``classifier-mia-capacity.md`` §8, for MIMM at 0.05): (1) 100% training
 accuracy on every split of every dataset; (2) mean test accuracy ≥ LS-SVM's − 1.0 point on each
-dataset; (3) fit time ≤ 1.5× LS-SVM's (the same system size; best of 5 fits, one BLAS thread,
-summed over splits). Every figure is recorded whatever the outcome.
+dataset; (3) fit time ≤ 1.5× LS-SVM's (the same system size; per split the best of 7 fits, taken in
+turns with LS-SVM's, one BLAS thread; the median over splits of the ratio). Every figure is recorded whatever the outcome.
 
     python experiments/capacity_machines.py [--smoke] [--splits 10] [--out runs/exp-capacity-machines]
 """
@@ -60,14 +60,20 @@ def load_dataset(name: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     raise ValueError(f"unknown dataset {name!r}")
 
 
-def best_fit_seconds(model, X, y, repeats: int) -> float:
-    """Fastest of ``repeats`` fits (after one warm-up fit)."""
-    model.fit(X, y)
-    best = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
+def best_fit_seconds(models: dict, X, y, repeats: int) -> dict:
+    """Per model, the fastest of ``repeats`` fits (after one warm-up fit each).
+
+    The repeats go round the models in turn, so a stall of the shared CPU hits all models alike
+    rather than all repeats of one.
+    """
+    for model in models.values():
         model.fit(X, y)
-        best = min(best, time.perf_counter() - t)
+    best = dict.fromkeys(models, np.inf)
+    for _ in range(repeats):
+        for name, model in models.items():
+            t = time.perf_counter()
+            model.fit(X, y)
+            best[name] = min(best[name], time.perf_counter() - t)
     return best
 
 
@@ -89,10 +95,10 @@ def one_split(X, y, seed: int, *, folds: int, repeats: int) -> dict:
             models[f"{cls.__name__.lower()}@{factor}"] = cls(C=MEMORY_C, memory_penalty=best_c,
                                                                memory_width_factor=factor)
     row = {"seed": seed, "n_train": len(y_train), "n_test": len(y_test), "lssvm_C": best_c}
+    seconds = best_fit_seconds(models, X_train, y_train, repeats)
     for name, model in models.items():
-        seconds = best_fit_seconds(model, X_train, y_train, repeats)
         row[name] = {"train": float(model.score(X_train, y_train)), "test": float(model.score(X_test, y_test)),
-                     "fit_seconds": seconds}
+                     "fit_seconds": seconds[name]}
         if name.startswith("mimm"):  # the control: the kernel part alone, memory off
             kernel_part = (model.generalization_function(X_train) > 0).astype(int)
             row[name]["train_memory_off"] = float((model.classes_[kernel_part] == y_train).mean())
@@ -100,7 +106,8 @@ def one_split(X, y, seed: int, *, folds: int, repeats: int) -> dict:
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Per model: mean ± std of train/test accuracy over splits, minimum train accuracy, summed fit time."""
+    """Per model: mean ± std of train/test accuracy over splits, minimum train accuracy, fit times
+    (summed, and the median over splits of the per-split ratio to LS-SVM's)."""
     names = [k for k, v in rows[0].items() if isinstance(v, dict)]
     out = {"lssvm_C_chosen": [r["lssvm_C"] for r in rows]}
     for name in names:
@@ -113,7 +120,8 @@ def summarise(rows: list[dict]) -> dict:
             out[name]["train_memory_off_mean"] = float(np.mean([r[name]["train_memory_off"] for r in rows]))
     for name in names[1:]:
         out[name]["test_minus_lssvm_points"] = 100 * (out[name]["test_mean"] - out["lssvm"]["test_mean"])
-        out[name]["fit_time_ratio_vs_lssvm"] = out[name]["fit_seconds_total"] / out["lssvm"]["fit_seconds_total"]
+        out[name]["fit_time_ratio_vs_lssvm"] = float(np.median([r[name]["fit_seconds"] / r["lssvm"]["fit_seconds"]
+                                                                for r in rows]))
     return out
 
 
@@ -136,7 +144,7 @@ def run(a) -> dict:
     from threadpoolctl import threadpool_limits
 
     names, splits, folds, repeats = ((("wine_0_vs_rest", "moons"), 2, 3, 1) if a.smoke
-                                     else (DATASETS, a.splits, 5, 5))
+                                     else (DATASETS, a.splits, 5, 7))
     out = a.out or Path("runs/exp-capacity-machines" + ("-smoke" if a.smoke else ""))
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()

@@ -180,8 +180,9 @@ class _LeastSquaresMachine(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         """Fit on (m, d) inputs and (m,) labels of two classes; returns self."""
         X, y = self._validate_training(X, y)
-        representative, unique_first = self._duplicate_groups(X)
+        representative = unique_first = None  # copies of one input matter only to the memory term
         if self._refuses_conflicts:
+            representative, unique_first = self._duplicate_groups(X)
             self._refuse_conflicts(representative, y)
         squared = euclidean_distances(X, squared=True)  # (m, m), zero diagonal, clipped at 0
         self.gamma_ = self._resolve_gamma(X)

@@ -28,6 +28,11 @@ def _numbers(text: str | None, option: str, kind=int) -> tuple:
     return values
 
 
+def _snapshot_steps(snapshots: str | None, steps: int) -> tuple[int, ...]:
+    """--snapshots as given, else a quarter, half and all of --steps (models that do not train ignore it)."""
+    return _numbers(snapshots, "--snapshots") or tuple(sorted({max(1, steps // 4), max(1, steps // 2), steps}))
+
+
 def load_images(spec: str, pool: int):
     """A memlens dataset (``digits``, ``fashion-mnist:6000``, a file), optionally average-pooled."""
     import memlens as ml
@@ -95,9 +100,7 @@ def audit(
     console = Console(emoji=False)
     data = load_images(dataset, pool)
     size_list = _numbers(sizes, "--sizes")
-    snapshot_list = _numbers(snapshots, "--snapshots") or None
-    if snapshot_list is None and model in ("mlp-edm", "unet"):
-        snapshot_list = tuple(sorted({max(1, steps // 4), max(1, steps // 2), steps}))
+    snapshot_list = _snapshot_steps(snapshots, steps)
     console.print(f"[bold]memlens generative audit[/] {escape(data.name)} ({len(data.X)} examples), {model}"
                   + (f", conditioning {condition}" if condition != "none" else "") + f" → {escape(str(out))}")
     result = generative_audit(
@@ -149,9 +152,7 @@ def emm(
         raise MemlensError(f"EMM is defined for diffusion models ({', '.join(DIFFUSION_MODELS)}); got {model!r}.")
     data = load_images(dataset, pool)
     check_images(data)
-    snapshot_list = _numbers(snapshots, "--snapshots") or None
-    if snapshot_list is None and model != "closed-form":
-        snapshot_list = tuple(sorted({max(1, steps // 4), max(1, steps // 2), steps}))
+    snapshot_list = _snapshot_steps(snapshots, steps)
     trainer = make_trainer(model, condition=condition, steps=steps, snapshots=snapshot_list, samples=samples,
                            hidden=hidden, lr=lr, ema=ema, ema_warmup=ema_warmup, device=device)
     console.print(f"[bold]memlens generative emm[/] {escape(data.name)}, {model}"
