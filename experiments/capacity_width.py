@@ -6,9 +6,9 @@ initialisation, only W trained, full-batch Adam on the logistic loss for up to 3
 model stops once it fits all its points). q_min = the smallest even width fitting 100% of the points
 in ≥ 4 of 5 draws, found by bisection: each round trains its probe widths × 5 draws as one batched
 ensemble on the engine (:func:`memlens.capacity.width_sweep.bisect_width`). Pass criteria (the
-notes' E3, at a grid scaled down from (d, m) ∈ {16, 32, 64} × {512, 2048} to {8, 16, 32} × {128, 512}
-— m/d 4 … 64 instead of 8 … 128 — to fit ~10 CPU minutes on 2 shared cores; d = 4 was tried and
-needs far more epochs per width):
+notes' E3; the default ``--grid half`` halves the notes' d and m, (d, m) ∈ {8, 16, 32} × {256, 1024},
+keeping their m/d range 8 … 128, to fit ~10 CPU minutes on 2 shared cores; ``--grid quarter`` is
+{8, 16, 32} × {128, 512}, ``--grid notes`` the notes' own):
 
 1. the OLS slope of log q_min on log(m/d) is in [0.7, 1.3] (95% t interval and bootstrap reported);
 2. q_min·d/m ≤ 16·ln m in every setting;
@@ -31,7 +31,11 @@ if __package__ in (None, ""):  # run as `python experiments/NAME.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common import parser, record
 
-GRID = ((8, 128), (16, 128), (32, 128), (8, 512), (16, 512), (32, 512))  # (d, m)
+GRIDS = {  # (d, m)
+    "quarter": ((8, 128), (16, 128), (32, 128), (8, 512), (16, 512), (32, 512)),  # m/d 4 … 64
+    "half": ((8, 256), (16, 256), (32, 256), (8, 1024), (16, 1024), (32, 1024)),  # m/d 8 … 128, as the notes
+    "notes": ((16, 512), (32, 512), (64, 512), (16, 2048), (32, 2048), (64, 2048)),
+}
 SMOKE_GRID = ((4, 32), (8, 32), (4, 64))
 
 
@@ -47,9 +51,11 @@ def main(argv=None) -> dict:
     p.add_argument("--required", type=int, default=4)
     p.add_argument("--probes", type=int, default=13, help="widths per bisection round (× draws models)")
     p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--grid", choices=sorted(GRIDS), default="half",
+                   help="(d, m) settings: the notes' grid, or it with d and m halved / quartered")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    grid = GRID
+    grid = GRIDS[args.grid]
     if args.smoke:
         grid = SMOKE_GRID
         args.epochs, args.draws, args.required, args.probes, args.rounds = 300, 2, 2, 5, 2
@@ -87,7 +93,7 @@ def main(argv=None) -> dict:
     }
     return record(out, "capacity_width", {
         "experiment": "E3 Daniely q_min ∝ m/d", "smoke": args.smoke,
-        "grid_note": "notes' (d, m) grid scaled to {8,16,32} x {128,512} (m/d 4..64)" if not args.smoke else "smoke",
+        "grid": "smoke" if args.smoke else args.grid,
         "training": {"epochs_max": args.epochs, "lr": args.lr, "optimizer": "Adam, full batch", "draws": args.draws,
                      "required": args.required, "probes_per_round": args.probes, "max_rounds": args.rounds},
         "settings": settings,
