@@ -281,8 +281,8 @@ def _summary(console, run) -> None:
 
 @app.command()
 def show(
-    run: Annotated[Path, typer.Argument(help="A run directory written by `memlens audit` or `memlens lm audit`.")],
-    top: Annotated[int, typer.Option(help="How many examples (documents and canaries) to list.")] = 20,
+    run: Annotated[Path, typer.Argument(help="A run directory written by `memlens audit`, `memlens lm audit` or `memlens generative audit`.")],
+    top: Annotated[int, typer.Option(help="How many examples (documents and canaries; most replicated or most memorized images) to list.")] = 20,
     sort: Annotated[str | None, typer.Option(help="Score column to sort by (descending). Default: memorization; for a language-model run, the report's order (most exposed canaries, then extractable texts).", show_default=False)] = None,
 ) -> None:
     """The most memorized examples as a table, and planted-vs-found when a plant was made."""
@@ -296,6 +296,11 @@ def show(
     console = _console()
     if is_lm_run(run):
         show_lm_run(run, top=top, sort=sort, console=console)
+        return
+    if (run / "generative.json").is_file():
+        from memlens.generative.cli import show_generative_run
+
+        show_generative_run(run, top=top, console=console)
         return
     sort = sort or "memorization"
     r = ml.Run.open(run)

@@ -55,7 +55,11 @@ def test_random_labels_is_a_pure_function_of_seed_and_draw():
     assert data.fingerprint() != RandomLabels(50, 7, draws=3, seed=4).fingerprint()
 
 
-def test_padded_models_train_exactly_as_alone_at_their_true_width():
+@pytest.mark.parametrize("cache_elements", [1, 1 << 16])  # one model per chunk; all models in one chunk
+def test_padded_models_train_exactly_as_alone_at_their_true_width(cache_elements, monkeypatch):
+    from memlens.capacity import width_sweep
+
+    monkeypatch.setattr(width_sweep, "CACHE_ELEMENTS", cache_elements)
     data = RandomLabels(40, 5, draws=3, seed=1)
     widths, draws = [4, 18, 10, 2], [0, 1, 2, 1]  # narrower models padded to 18 hidden units
     members = [np.flatnonzero(data.members(s)) for s in draws]

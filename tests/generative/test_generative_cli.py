@@ -74,6 +74,12 @@ def test_report_rescore_is_refused_for_a_generative_run(run_cli, tmp_path):
     assert code == 2
     one_paragraph(err, "generative run", "generative audit")
     assert run_cli("report", run)[0] == 0
+    code, out, err = run_cli("show", run, "--top", "3")
+    assert code == 0, err
+    examples = pd.read_parquet(run / "training_examples.parquet")
+    top = examples.sort_values("replications", ascending=False, kind="stable").iloc[0]
+    assert "most replicated training images" in out and f" {int(top['id'])} " in out
+    assert "|D| = 8: memorization ratio" in out
 
 
 def test_density_audit_ranks_examples(run_cli, tmp_path):

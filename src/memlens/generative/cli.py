@@ -186,6 +186,35 @@ def _print_summary(console, result: dict) -> None:
                       highlight=False)
 
 
+def show_generative_run(run: Path, *, top: int, console) -> None:
+    """`memlens show` on a generative run: its summary, then the most replicated (diffusion) or
+    most memorized (density) training examples, read through the store (checksums checked)."""
+    from rich.table import Table
+
+    from memlens.store import RunStore
+
+    store = RunStore.open(run)
+    result = store.read_json("generative.json")
+    console.print(f"[bold]{escape(str(run))}[/]: {escape(str(result.get('dataset')))}, {escape(str(result.get('model')))}"
+                  + (f", conditioning {escape(str(result['condition']))}" if result.get("condition") else ""))
+    _print_summary(console, result)
+    if result.get("kind") == "diffusion":
+        frame = store.read_table("training_examples.parquet")
+        ranked = frame[frame["replications"] > 0].sort_values("replications", ascending=False, kind="stable")
+        columns = ("id", "label", "models_in", "replications", "nearest_count")
+        title = "most replicated training images"
+    else:
+        ranked = store.read_table("density.parquet").sort_values("rank", kind="stable")
+        columns = ("rank", "id", "label", "memorization", "held_in", "held_out")
+        title = "most memorized examples (nats)"
+    table = Table(title=title, box=None, title_justify="left")
+    for c in columns:
+        table.add_column(c, justify="right")
+    for row in ranked.head(top).itertuples():
+        table.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in (getattr(row, c) for c in columns)))
+    console.print(table if len(ranked) else "no training image was replicated")
+
+
 def _write_report(console, out: Path) -> None:
     from memlens.report.generative_section import write_generative_report
 
