@@ -18,11 +18,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from memlens.errors import MemlensError
-
-
-class CapacityInputError(MemlensError, ValueError):
-    """The arrays given to a capacity estimator cannot be used (non-finite, one class, bad shapes)."""
+from memlens.capacity.errors import CapacityInputError
 
 
 class MASC(ClassifierMixin, BaseEstimator):

@@ -40,7 +40,7 @@ from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from memlens.errors import MemlensError
+from memlens.capacity.errors import CapacityInputError
 
 __all__ = [
     "LSSVM",
@@ -54,10 +54,6 @@ __all__ = [
 
 MEMORY_FUNCTIONS = ("gaussian", "laplacian")
 _CHUNK = 2048  # query rows per block of distances at prediction time
-
-
-class CapacityInputError(MemlensError, ValueError):
-    """The training data cannot be memorized as given (conflicting duplicates, non-finite values, one class)."""
 
 
 class NotMemorizedWarning(UserWarning):

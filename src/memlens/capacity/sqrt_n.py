@@ -25,13 +25,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
-from memlens.errors import MemlensError
+from memlens.capacity.errors import CapacityInputError
 
 __all__ = ["CapacityInputError", "SqrtNClassifier", "SqrtNMemorizer", "check_finite", "conflicting_duplicates"]
-
-
-class CapacityInputError(MemlensError, ValueError):
-    """Data a memorizing construction cannot fit: conflicting duplicates, too many points, NaN/inf, one class."""
 
 
 def _ids(ids, limit: int = 10) -> str:

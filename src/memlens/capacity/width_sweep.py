@@ -31,13 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from memlens.errors import MemlensError
+from memlens.capacity.errors import CapacityInputError
 
 CACHE_ELEMENTS = 1 << 16  # (models × points × width) per training chunk: 256 KiB of float32, cache-resident
-
-
-class CapacityInputError(MemlensError, ValueError):
-    """Bad input to the width sweep: sizes, widths, seeds or non-finite values."""
 
 
 def _whole(name: str, value, minimum: int) -> int:
