@@ -39,6 +39,9 @@ STREAMS = {
     "lm:canary-candidates": 0xE4B0,  # candidate secrets sampled to rank a canary's exposure
     "lm:canary-control": 0xC047,  # initialisations of the untrained control models
     "generative:encoder": 0xFEA7,  # the image encoder whose feature space a generative audit searches
+    "capacity:subsets": 0xCA5,  # the class-balanced order whose prefixes `memlens capacity construct` fits
+    "capacity:labels": 0xCA1,  # uniformly random labels of `memlens capacity construct --labels random`
+    "capacity:constructions": 0xCA7,  # random directions and hyperplanes of the memorizing constructions
 }
 
 #: how :func:`to_int` turns a SeedSequence into an integer, by the range the consumer accepts
