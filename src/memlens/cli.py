@@ -8,6 +8,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from memlens.capacity.cli import app as capacity_app
 from memlens.errors import MemlensError
 from memlens.generative.cli import app as generative_app
 from memlens.lm.cli import app as lm_app
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(lm_app, name="lm", help="Language models: train, audit.")
 app.add_typer(generative_app, name="generative", help="Generative models (diffusion, density): audit, EMM search.")
+app.add_typer(capacity_app, name="capacity", help="Memorization capacity: width needed to memorize N examples (construct, sweep), MASC layer decoding (decode).")
 
 
 def _console(*, stderr: bool = False):
@@ -55,6 +57,8 @@ def audit(
     models: Annotated[int, typer.Option(help="Number of models to train.")] = 64,
     epochs: Annotated[int | None, typer.Option(help="Training epochs per model (ensemble models). Default: enough for ≥500 steps per model, at least 20.", show_default=False)] = None,
     width: Annotated[int, typer.Option(help="Hidden units (mlp) or first conv channels (cnn).")] = 256,
+    depth: Annotated[int, typer.Option(help="Hidden layers of the mlp model, each --width units.")] = 1,
+    activations: Annotated[bool, typer.Option(help="Also store each hidden layer's activations on the training pool and test set (mlp, cnn) as observations activations_K / test_activations_K, for `memlens capacity decode`; they take models × examples × units floats per layer.")] = False,
     batch_size: Annotated[int, typer.Option(help="Minibatch size per model.")] = 128,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 3e-3,
     optimizer: Annotated[str, typer.Option(help="adam or sgd (momentum 0.9).")] = "adam",
@@ -81,6 +85,11 @@ def audit(
         models=models, epochs=epochs, width=width, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
         seed=seed, shard_size=shard_size, targets=targets, budget=budget, proxies=proxies,
     )  # fmt: skip
+    layer_options = {**({"depth": depth} if depth != 1 else {}), **({"activations": True} if activations else {})}
+    if layer_options and (trainer_spec is not None or model.startswith("sklearn:")):
+        raise MemlensError(
+            f"--depth and --activations shape memlens' own mlp/cnn models; {trainer_spec or model} trains its own "
+            "model, whose layers memlens does not see. Use --model mlp (or cnn for --activations), or drop them.")
     console = _console()
     data = ml.data.load(dataset, label_column=label_column)
     for spec in plant:
@@ -98,7 +107,7 @@ def audit(
             epochs = auto_epochs(int(membership_design.membership.sum(axis=1).max()), batch_size)
         trainer = ml.train.parse_model(
             model, epochs=epochs, width=width, batch_size=batch_size, lr=lr, optimizer=optimizer,
-            weight_decay=weight_decay, precision=precision, proxies=wanted, device=device,
+            weight_decay=weight_decay, precision=precision, proxies=wanted, device=device, **layer_options,
         )  # fmt: skip
     if getattr(trainer, "model", None) == "cnn":  # else only found once the run directory exists
         from memlens.train.ensemble import _image_dims
@@ -186,7 +195,7 @@ def _device_words(trainer, requested: str) -> str:
 
 @app.command()
 def report(
-    run: Annotated[Path, typer.Argument(help="A run directory written by `memlens audit` or `memlens lm audit`.")],
+    run: Annotated[Path, typer.Argument(help="A run directory written by `memlens audit`, `memlens lm audit`, `memlens generative audit` or `memlens capacity`.")],
     rescore: Annotated[bool, typer.Option(help="First recompute scores.parquet and mia.json from the stored arrays (after they were damaged or deleted); takes the run's lock.")] = False,
 ) -> None:
     """Write RUN/report.html: one self-contained page (verdict, plots, examples) for a reviewer."""
@@ -213,6 +222,12 @@ def report(
         if (run / "emm.json").is_file() and not (run / "generative.json").is_file():
             raise MemlensError(f"{run} holds an EMM search (emm.json); each size in it is a run of its own: "
                                f"run `memlens report {run}/size-N`.")
+    if (run / "capacity.json").is_file() and not (run / "scores.parquet").exists():  # `memlens capacity …`
+        if rescore:
+            raise MemlensError(f"{run} was written by `memlens capacity`; --rescore is for `memlens audit` runs. "
+                               "Re-run its `memlens capacity` command instead.")
+        _console().print(f"report: [bold]{_literal(write_report(run))}[/]")
+        return
     from memlens.integrations.run import is_external_run
 
     if is_external_run(run):  # models trained by the user's script: assembled here once all are in

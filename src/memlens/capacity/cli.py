@@ -5,6 +5,8 @@ records the width it needed, its parameters, whether it fits every training exam
 does on the examples it did not see; the log–log slope of width against N says how the width
 grows (√N for Yun et al.'s memorizer, ~N for kernel machines that store every example).
 ``decode`` runs MASC layer by layer on an audit run that stored its hidden activations.
+``sweep`` trains two-layer networks of many widths on m random labels in dimension d and finds the
+smallest width that fits them (Daniely: it grows as m/d), per (m, d), with the exponent.
 
 Kept light at import (no torch, no scikit-learn): the main ``memlens`` app imports this module.
 """
@@ -20,7 +22,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from memlens.errors import MemlensError
+from memlens.capacity.errors import CapacityInputError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
@@ -29,11 +31,8 @@ METHODS = ("sqrt-n", "interpolating", "mimm", "wimm")
 REFERENCE_SLOPE = {"sqrt-n": 0.5, "interpolating": None, "mimm": 1.0, "wimm": 1.0}
 CONSTRUCTIONS = "constructions.parquet"
 MASC_TABLE = "masc.parquet"
+SWEEP_TABLE = "sweep.parquet"
 SUMMARY = "capacity.json"
-
-
-class CapacityCommandError(MemlensError, ValueError):
-    """An option or input of ``memlens capacity`` that cannot work; says which and what to do."""
 
 
 # --------------------------------------------------------------------------------------- pure parts
@@ -42,32 +41,28 @@ class CapacityCommandError(MemlensError, ValueError):
 def loglog_slope(x, y, *, confidence: float = 0.95) -> dict:
     """Least-squares fit of log y = a + b·log x: the slope b, intercept a and a t-interval for b.
 
-    An exact power law y = c·x^b gives b exactly with an interval of zero width. With two points
-    the slope is exact but no interval exists (``low``/``high`` are None).
+    :func:`memlens.capacity.width_sweep.fit_power_law` for three points or more; with two the
+    slope is exact but no interval exists (``low``/``high`` are None). An exact power law
+    y = c·x^b gives b with an interval of zero width.
 
     Example:
         >>> fit = loglog_slope([100, 400, 1600], [10, 20, 40])
         >>> round(fit["slope"], 6), round(fit["low"], 6), round(fit["high"], 6)
         (0.5, 0.5, 0.5)
     """
-    from scipy import stats
+    from memlens.capacity.width_sweep import fit_power_law
 
-    lx, ly = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
-    if len(lx) < 2 or np.ptp(lx) == 0:
-        raise CapacityCommandError(
-            f"A log–log slope needs at least two different sizes; got sizes {list(map(float, np.exp(lx)))}. "
-            "Pass two or more distinct values to --sizes.")
-    xc = lx - lx.mean()
-    slope = float(xc @ (ly - ly.mean()) / (xc @ xc))
-    intercept = float(ly.mean() - slope * lx.mean())
-    out = {"slope": slope, "intercept": intercept, "confidence": confidence, "points": len(lx),
-           "low": None, "high": None, "stderr": None}
-    if len(lx) > 2:
-        residual = ly - (intercept + slope * lx)
-        stderr = math.sqrt(float(residual @ residual) / (len(lx) - 2) / float(xc @ xc))
-        half = float(stats.t.ppf(0.5 + confidence / 2, len(lx) - 2)) * stderr
-        out.update(stderr=stderr, low=slope - half, high=slope + half)
-    return out
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) < 2 or np.ptp(x) == 0:
+        raise CapacityInputError(
+            f"A log–log slope needs at least two different sizes; got {x.tolist()}. Pass two or more distinct values.")
+    if len(x) == 2:
+        slope = float(np.diff(np.log(y))[0] / np.diff(np.log(x))[0])
+        return {"slope": slope, "intercept": float(np.log(y[0]) - slope * np.log(x[0])), "confidence": confidence,
+                "points": 2, "low": None, "high": None}
+    fit = fit_power_law(x, y, confidence=confidence)
+    return {"slope": fit.exponent, "intercept": fit.log_prefactor, "confidence": confidence, "points": fit.n,
+            "low": fit.ci_low, "high": fit.ci_high}
 
 
 def parse_sizes(text: str | None, available: int) -> tuple[int, ...]:
@@ -78,19 +73,19 @@ def parse_sizes(text: str | None, available: int) -> tuple[int, ...]:
             sizes.append(n)
             n *= 2
         if not sizes:
-            raise CapacityCommandError(
+            raise CapacityInputError(
                 f"The dataset has {available} examples, fewer than the smallest default size 100; pass --sizes.")
         return tuple(sizes)
     try:
         sizes = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise CapacityCommandError(f"--sizes takes comma-separated whole numbers such as 100,200,400; got '{text}'.") from None
+        raise CapacityInputError(f"--sizes takes comma-separated whole numbers such as 100,200,400; got '{text}'.") from None
     if not sizes or min(sizes) < 2:
-        raise CapacityCommandError(f"--sizes needs whole numbers of at least 2 examples; got '{text}'.")
+        raise CapacityInputError(f"--sizes needs whole numbers of at least 2 examples; got '{text}'.")
     if len(set(sizes)) != len(sizes):
-        raise CapacityCommandError(f"--sizes lists a size twice ('{text}'); give each size once.")
+        raise CapacityInputError(f"--sizes lists a size twice ('{text}'); give each size once.")
     if max(sizes) > available:
-        raise CapacityCommandError(
+        raise CapacityInputError(
             f"--sizes asks for {max(sizes)} examples but the dataset has {available}; use sizes up to {available} "
             "(or a larger dataset).")
     return tuple(sorted(sizes))
@@ -128,7 +123,10 @@ def _fit_one(method: str, X: np.ndarray, y: np.ndarray, *, seed: int, n_hidden: 
         return predict, {"widths": widths, "width_total": sum(widths), "width_data_sized": sum(widths),
                          "parameters": int(net.n_parameters_), "max_abs_error": float(net.max_abs_error_)}
     if method == "interpolating":
-        from memlens.capacity.interpolating import NotInterpolatingWarning, RandomizedInterpolatingNet
+        from memlens.capacity.interpolating import (
+            NotInterpolatingWarning,
+            RandomizedInterpolatingNet,
+        )
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotInterpolatingWarning)  # recorded as the training accuracy
@@ -163,12 +161,12 @@ def _check_pool(method: str, X: np.ndarray, y: np.ndarray) -> None:
     if conflicts:
         groups = "; ".join("{" + ", ".join(map(str, g[:5].tolist())) + ("…" if len(g) > 5 else "") + "}"
                            for g in conflicts[:5])
-        raise CapacityCommandError(
+        raise CapacityInputError(
             f"{len(conflicts)} group(s) of examples have identical features but different labels (dataset ids "
             f"{groups}{' and more' if len(conflicts) > 5 else ''}), so the {method} construction cannot memorize "
             "them. Drop or relabel all but one example of each group (with --labels random, use another --seed).")
     if len(np.unique(y)) < 2:
-        raise CapacityCommandError(f"All examples have one label ({y[0]!r}); a classifier needs two classes or more.")
+        raise CapacityInputError(f"All examples have one label ({y[0]!r}); a classifier needs two classes or more.")
 
 
 def run_constructions(method: str, X: np.ndarray, y: np.ndarray, sizes, order: np.ndarray, *, seed: int,
@@ -248,11 +246,11 @@ def construct(
     from memlens import seeds
 
     if method not in METHODS:
-        raise CapacityCommandError(f"Unknown --method '{method}'. Use one of: {', '.join(METHODS)}.")
+        raise CapacityInputError(f"Unknown --method '{method}'. Use one of: {', '.join(METHODS)}.")
     if labels not in ("given", "random"):
-        raise CapacityCommandError(f"--labels takes 'given' or 'random'; got '{labels}'.")
+        raise CapacityInputError(f"--labels takes 'given' or 'random'; got '{labels}'.")
     if hidden < 1:
-        raise CapacityCommandError(f"--hidden must be at least 1 hyperplane; got {hidden}.")
+        raise CapacityInputError(f"--hidden must be at least 1 hyperplane; got {hidden}.")
     data = ml.data.load(dataset, label_column=label_column)
     X, y = np.asarray(data.X, dtype=np.float64), np.asarray(data.y)
     wanted = parse_sizes(sizes, len(X))
@@ -361,21 +359,21 @@ def decode(
     from memlens.audit import Run
 
     if not 0 < explained_variance <= 1:
-        raise CapacityCommandError(f"--explained-variance must be in (0, 1]; got {explained_variance}.")
+        raise CapacityInputError(f"--explained-variance must be in (0, 1]; got {explained_variance}.")
     out = out or run_audit.with_name(run_audit.name + "-masc")
     if out.resolve() == run_audit.resolve():
-        raise CapacityCommandError(
+        raise CapacityInputError(
             f"--out {out} is the audit run itself; its report.html would be replaced. Choose another directory.")
     run = Run.open(run_audit)
     depth = activation_layers(run.observations)
     if depth == 0:
-        raise CapacityCommandError(
+        raise CapacityInputError(
             f"The run {run_audit} stored no hidden activations, so there are no layers to decode. Audit with "
             "activations on: `memlens audit … --model mlp --depth 3 --activations`, or from Python "
             "ml.audit(data, design, ml.train.Ensemble('mlp', depth=3, activations=True), out).")
     data = run.load_data()
     if data.X_test is None:
-        raise CapacityCommandError(
+        raise CapacityInputError(
             f"The dataset of {run_audit} has no test split, which MASC is scored on; audit a dataset with one.")
     console = _console()
     console.print(f"[bold]memlens capacity decode[/] {_literal(run_audit)}: {len(run.membership)} models, "
@@ -399,3 +397,91 @@ def decode(
     _finish(out, MASC_TABLE, table, summary, console)
     console.print(f"best layer for the test labels: {layers[best]} "
                   f"({masc['given']['test']['mean'][best]:.1%} MASC test accuracy)")
+
+
+def _whole_numbers(text: str, option: str, minimum: int) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise CapacityInputError(f"{option} takes comma-separated whole numbers such as 32,64; got '{text}'.") from None
+    if not values or min(values) < minimum:
+        raise CapacityInputError(f"{option} needs whole numbers of at least {minimum}; got '{text}'.")
+    return tuple(sorted(set(values)))
+
+
+def sweep_fit(rows: list[dict]) -> dict:
+    """The exponent of q_min against m/d over the settings where a width fitted, or why there is none."""
+    found = [r for r in rows if r["q_min"] is not None]
+    ratios = {r["m_over_d"] for r in found}
+    if len(found) < 2 or len(ratios) < 2:
+        return {"slope": None, "reason": f"{len(found)} setting(s) found a width, over {len(ratios)} distinct m/d; "
+                "an exponent needs two distinct m/d with a width"}
+    return loglog_slope([r["m_over_d"] for r in found], [r["q_min"] for r in found])
+
+
+@app.command()
+def sweep(
+    out: Out,
+    m: Annotated[str, typer.Option("--m", help="Comma-separated numbers of random-label points m.")] = "256,1024",
+    d: Annotated[str, typer.Option("--d", help="Comma-separated input dimensions d; every (m, d) pair is swept.")] = "8,16,32",
+    draws: Annotated[int, typer.Option(help="Independent random-label draws per (m, d) and width.")] = 5,
+    required: Annotated[int, typer.Option(help="Draws a width must fit (100% training accuracy) to pass.")] = 4,
+    probes: Annotated[int, typer.Option(help="Widths probed per bisection round (each × --draws models, trained as one batch).")] = 13,
+    rounds: Annotated[int, typer.Option(help="Bisection rounds at most per (m, d).")] = 4,
+    epochs: Annotated[int, typer.Option(help="Full-batch Adam epochs at most per model (a model stops once it fits).")] = 3000,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 0.05,
+    seed: Annotated[int, typer.Option(help="Seeds the random-label draws and the models.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
+) -> None:
+    """Daniely's width sweep: the smallest width q_min at which SGD fits m random ±1 labels in dimension d.
+
+    Per (m, d), rounds of probe widths × draws narrow the bracket around q_min (OUT/mM-dD/round-R,
+    engine runs: re-running the same command resumes them). Writes OUT/sweep.parquet (one row per
+    (m, d)), OUT/capacity.json with the exponent of q_min against m/d (Daniely: about 1) and
+    OUT/report.html. The defaults take about ten minutes on two CPU cores.
+    """
+    from memlens.capacity.width_sweep import bisect_width
+
+    ms, ds = _whole_numbers(m, "--m", 2), _whole_numbers(d, "--d", 1)
+    for name, value in (("--draws", draws), ("--required", required), ("--probes", probes), ("--rounds", rounds),
+                        ("--epochs", epochs)):
+        if value < 1:
+            raise CapacityInputError(f"{name} must be at least 1; got {value}.")
+    if required > draws:
+        raise CapacityInputError(f"--required ({required}) cannot exceed --draws ({draws}): no width could pass.")
+    if not (math.isfinite(lr) and lr > 0):
+        raise CapacityInputError(f"--lr must be a positive number; got {lr}.")
+    if seed < 0:
+        raise CapacityInputError(f"--seed must be a whole number >= 0; got {seed}.")
+    console = _console()
+    settings = [(mm, dd) for mm in ms for dd in ds]
+    console.print(f"[bold]memlens capacity sweep[/] {len(settings)} settings (m ∈ {{{m}}}, d ∈ {{{d}}}), "
+                  f"{draws} draws each → {_literal(out)}")
+    rows, start = [], time.perf_counter()
+    for mm, dd in settings:
+        t = time.perf_counter()
+        result = bisect_width(mm, dd, out / f"m{mm}-d{dd}", draws=draws, required=required, probes=probes,
+                              max_rounds=rounds, data_seed=seed, seed=seed,
+                              trainer_options={"epochs": epochs, "lr": lr}, progress=progress)
+        rows.append({"m": mm, "d": dd, "m_over_d": mm / dd, "q_min": result.q_min,
+                     "bracket_low": int(result.bracket[0]),
+                     "bracket_high": None if result.bracket[1] is None else int(result.bracket[1]),
+                     "q_min_d_over_m": None if result.q_min is None else result.q_min * dd / mm,
+                     "rounds": result.rounds, "models": len(result.probes),
+                     "fitted_draws_by_width": {str(w): f"{a}/{b}" for w, (a, b) in result.pass_counts().items()},
+                     "seconds": round(time.perf_counter() - t, 2)})
+        console.print(f"m={mm} d={dd}: q_min={result.q_min} (bracket {result.bracket})")
+    summary = {
+        "kind": "sweep", "m": list(ms), "d": list(ds), "draws": draws, "required": required, "probes": probes,
+        "rounds": rounds, "epochs": epochs, "lr": lr, "seed": seed, "dataset": "random labels on the sphere",
+        "slope": sweep_fit(rows), "reference_slope": 1.0, "rows": rows,
+        "seconds": round(time.perf_counter() - start, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }  # fmt: skip
+    import pandas as pd
+
+    frame = pd.DataFrame([{k: v for k, v in r.items() if k != "fitted_draws_by_width"} for r in rows])
+    _finish(out, SWEEP_TABLE, frame, summary, console)
+    fit = summary["slope"]
+    if fit.get("slope") is not None:
+        ci = "" if fit.get("low") is None else f" [{fit['low']:.2f}, {fit['high']:.2f}]"
+        console.print(f"q_min ∝ (m/d)^{fit['slope']:.2f}{ci}")

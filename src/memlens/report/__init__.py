@@ -13,7 +13,8 @@ A language-model run (``RUN/lm_scores.parquet`` and ``RUN/lm.json`` from ``memle
 gets its own page, :func:`write_lm_report` (:mod:`memlens.report.lm_section`); :func:`write_report`
 writes that page when the directory holds a language-model audit and no ``scores.parquet``. So does
 a generative run (``RUN/generative.json`` from ``memlens generative audit``):
-:func:`write_generative_report` (:mod:`memlens.report.generative_section`).
+:func:`write_generative_report` (:mod:`memlens.report.generative_section`). A directory written by
+``memlens capacity`` (``RUN/capacity.json``) gets :mod:`memlens.report.capacity_section`'s page.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def write_report(run) -> Path:
         PosixPath('runs/m1/report.html')
     """
     from memlens.audit import Run
+    from memlens.report.capacity_section import is_capacity_run
     from memlens.report.generative_data import is_generative_run
     from memlens.report.lm_section import is_lm_run
     from memlens.report.page import build
@@ -51,6 +53,10 @@ def write_report(run) -> Path:
         return write_lm_report(where)
     if is_generative_run(where):  # a diffusion or density audit: read through its store, checksums verified
         return write_generative_report(where)
+    if not isinstance(run, Run) and is_capacity_run(where):  # `memlens capacity construct` / `decode` / `sweep`
+        from memlens.report.capacity_section import write_capacity_report
+
+        return write_capacity_report(where)
     if not isinstance(run, Run):
         run = Run.open(run)
     run.store.verify()  # a report vouches for the whole run: every file is hashed first
