@@ -21,7 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(lm_app, name="lm", help="Language models: train, audit.")
 app.add_typer(generative_app, name="generative", help="Generative models (diffusion, density): audit, EMM search.")
-app.add_typer(capacity_app, name="capacity", help="Memorization capacity: width needed to memorize N examples (construct, sweep), MASC layer decoding (decode).")
+app.add_typer(capacity_app, name="capacity", help="Memorization capacity: width needed to memorize N examples (construct, sweep), MASC layer decoding of one or more audit runs (decode).")
 
 
 def _console(*, stderr: bool = False):

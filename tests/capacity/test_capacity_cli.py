@@ -166,6 +166,68 @@ def test_decode_writes_masc_per_model_and_layer_that_a_direct_fit_reproduces(run
     assert summary["network_test_accuracy"] == pytest.approx(np.asarray(run.observations["test_correct"]).mean(), abs=1e-4)
     page = (out / "report.html").read_text()
     assert summary["best_test_layer"] in page and "hidden_2" in page
+    assert summary["corruption"] == 0.3 and table["corruption"].eq(0.3).all()  # label-noise:0.3
+    assert table["run"].eq(str(run.path)).all() and len(summary["runs"]) == 1
+    assert {k: summary[k] for k in summary["runs"][0]} == summary["runs"][0]  # top level = the one run
+
+
+@pytest.fixture(scope="module")
+def rate_runs(tmp_path_factory):
+    """Two audits of 200 digits, no label noise and 40% flipped labels, 4 two-hidden-layer MLPs each."""
+    import memlens as ml
+
+    clean = ml.data.load("digits:200")
+    runs = {}
+    for rate in (0.0, 0.4):
+        data = clean if rate == 0 else clean.plant(ml.data.label_noise(rate, seed=0))
+        design = ml.design.halves(4, data.n_examples, seed=0)
+        trainer = ml.train.Ensemble("mlp", width=32, depth=2, epochs=8, activations=True)
+        runs[rate] = ml.audit(data, design, trainer, tmp_path_factory.mktemp("rate") / f"rho{rate}", progress=False)
+    return runs
+
+
+def test_decode_of_several_runs_keeps_one_summary_per_corruption_rate(run_cli, rate_runs, tmp_path):
+    out = tmp_path / "rates"
+    paths = [rate_runs[0.4].path, rate_runs[0.0].path]  # given out of order: the page sorts by rate
+    code, _, err = run_cli("capacity", "decode", *paths, "--out", out, "--no-progress")
+    assert code == 0, err
+    summary, table = json.loads((out / "capacity.json").read_text()), pd.read_parquet(out / "masc.parquet")
+    assert table.groupby("run").size().to_dict() == {str(p): 4 * 3 * 2 for p in paths}
+    corruption = table.groupby("run")["corruption"].agg(lambda c: set(c.fillna(-1))).to_dict()
+    assert corruption == {str(paths[0]): {0.4}, str(paths[1]): {-1}}  # NaN: no label noise planted
+    assert [r["audit_run"] for r in summary["runs"]] == [str(p) for p in paths]
+    assert [r["corruption"] for r in summary["runs"]] == [0.4, None]
+    assert summary["audit_run"] == str(paths[0]) and summary["masc"] == summary["runs"][0]["masc"]
+    for entry, path in zip(summary["runs"], paths, strict=True):
+        part = table[table.run == str(path)]
+        given = part[part.subspaces == "given"].groupby("layer")
+        test = given["test"].mean().loc[entry["layers"]]
+        assert entry["masc"]["given"]["test"]["mean"] == pytest.approx(test.round(4).tolist(), abs=1e-4)
+        assert entry["best_test_layer"] == entry["layers"][int(np.argmax(test.round(4).to_numpy()))]
+        observations = rate_runs[entry["corruption"] or 0.0].observations
+        assert entry["network_test_accuracy"] == pytest.approx(np.asarray(observations["test_correct"]).mean(), abs=1e-4)
+        membership = np.asarray(rate_runs[entry["corruption"] or 0.0].membership)
+        train = np.asarray(observations["correct"])[membership].mean()
+        assert entry["network_train_accuracy"] == pytest.approx(train, abs=1e-4)
+    # the clean run has no corrupted examples to score; the noisy one has
+    assert all(v is None for v in summary["runs"][1]["masc"]["given"]["noisy_given"]["mean"])
+    assert all(v is not None for v in summary["runs"][0]["masc"]["given"]["noisy_given"]["mean"])
+    page = (out / "report.html").read_text()
+    assert "ρ = 0.4" in page and "ρ = 0 (no label noise)" in page and page.count("<img ") == 2
+    assert page.index("<td>ρ = 0 (no label noise)</td>") < page.index("<td>ρ = 0.4</td>")
+
+
+def test_decode_of_several_runs_needs_out_and_distinct_runs(run_cli, rate_runs, tmp_path):
+    paths = [rate_runs[0.0].path, rate_runs[0.4].path]
+    code, _, err = run_cli("capacity", "decode", *paths, "--no-progress")
+    assert code == 2
+    one_paragraph(err, r"2 audit runs were given but no --out")
+    assert not paths[0].with_name(paths[0].name + "-masc").exists()
+    out = tmp_path / "never"
+    code, _, err = run_cli("capacity", "decode", paths[0], paths[0], "--out", out, "--no-progress")
+    assert code == 2
+    one_paragraph(err, r"listed twice")
+    assert not out.exists()
 
 
 def test_decode_refuses_a_run_without_activations_and_its_own_directory(run_cli, small_run, activation_run, tmp_path):

@@ -85,6 +85,44 @@ def test_masc_page_names_the_best_layer_against_the_network(tmp_path):
     assert page.count("<img ") == 1
 
 
+def _rate_run(audit_run, corruption, test, noisy, network):
+    layers = ["input", "hidden_1", "hidden_2"]
+    series = {"given": {"test": test, "noisy_given": noisy}, "true": {"test": test}}
+    masc = {kind: {c: {"mean": v, "std": [0.0] * 3} for c, v in cols.items()} for kind, cols in series.items()}
+    best = int(np.argmax(test))
+    return {"audit_run": audit_run, "dataset": "digits", "plants": [] if corruption is None else [f"label-noise:{corruption}"],
+            "corruption": corruption, "planted": 0, "models": 4, "layers": layers, "masc": masc,
+            "best_test_layer": layers[best], "best_test_accuracy": test[best], "network_train_accuracy": 1.0,
+            "network_test_accuracy": network}
+
+
+def test_masc_page_of_several_runs_draws_one_curve_per_corruption_rate(tmp_path):
+    path = tmp_path / "rates"
+    path.mkdir()
+    runs = [_rate_run(HOSTILE, 0.4, [0.6, 0.66, 0.41], [0.1, 0.5, 1.0], 0.43),  # given out of order
+            _rate_run("runs/clean", None, [0.9, 0.93, 0.91], [None] * 3, 0.9),
+            _rate_run("runs/rho0.2", 0.2, [0.8, 0.84, 0.7], [0.12, 0.6, 1.0], 0.71)]
+    (path / "capacity.json").write_text(json.dumps({
+        "kind": "masc", **runs[0], "explained_variance": 0.99, "runs": runs, "seconds": 3.0,
+        "created": "2026-12-01T21:00:00Z"}))
+    page = write_report(path).read_text()
+    _self_contained(page)
+    assert page.count("<img ") == 2  # test by layer, corrupted training by layer
+    rows = re.findall(r"<tr><td>(ρ = [^<]*)</td><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>"
+                      r"<td>([^<]*)</td>", page)
+    assert rows == [("ρ = 0 (no label noise)", "hidden_1", "93.0%", "90.0%", "+3.0 pts"),
+                    ("ρ = 0.2", "hidden_1", "84.0%", "71.0%", "+13.0 pts"),
+                    ("ρ = 0.4", "hidden_1", "66.0%", "43.0%", "+23.0 pts")]
+    assert "from 93.0% at ρ = 0 (no label noise) to 66.0% at ρ = 0.4" in page
+    assert "best decoded from" not in page  # the single-run verdict is not used
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "capacity.json").write_text(json.dumps({
+        "kind": "masc", **runs[1], "explained_variance": 0.99, "runs": runs[1:2], "seconds": 1.0}))
+    single = write_report(one).read_text()
+    assert "best decoded from <b>hidden_1</b>" in single and "ρ = " not in single and single.count("<img ") == 1
+
+
 def test_sweep_page_shows_the_exponent_and_every_setting(tmp_path):
     path = tmp_path / "s"
     path.mkdir()

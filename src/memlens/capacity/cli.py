@@ -4,7 +4,8 @@
 records the width it needed, its parameters, whether it fits every training example, and how it
 does on the examples it did not see; the log–log slope of width against N says how the width
 grows (√N for Yun et al.'s memorizer, ~N for kernel machines that store every example).
-``decode`` runs MASC layer by layer on an audit run that stored its hidden activations.
+``decode`` runs MASC layer by layer on one or more audit runs that stored their hidden activations
+(one per label-corruption rate, say).
 ``sweep`` trains two-layer networks of many widths on m random labels in dimension d and finds the
 smallest width that fits them (Daniely: it grows as m/d), per (m, d), with the exponent.
 
@@ -342,31 +343,21 @@ def summarize_masc(table, layers: list[str]) -> dict:
     return out
 
 
-@app.command()
-def decode(
-    run_audit: Annotated[Path, typer.Argument(help="A finished `memlens audit` run that stored hidden activations.", show_default=False)],
-    out: Annotated[Path | None, typer.Option(help="Output directory (default: RUN_AUDIT-masc beside the run).", show_default=False)] = None,
-    explained_variance: Annotated[float, typer.Option(help="Fraction of each class's second moment its MASC subspace keeps.")] = 0.99,
-    progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
-) -> None:
-    """MASC layer by layer: how much of the true and the given labels each layer of the audited models still carries.
+def label_noise_rate(plants) -> float | None:
+    """The label-noise rate a dataset's plant specs record ("label-noise:0.4" → 0.4; None when none).
 
-    Per model and layer (the input and each hidden layer), one subspace per class is fitted on the
-    model's training examples with the labels it was trained on ("given") and with the true labels
-    ("true"), and scored on them and on the test set. Writes OUT/masc.parquet, OUT/capacity.json
-    and OUT/report.html.
+    Several label-noise plants each flip ``round(rate · N)`` clean labels, so their rates add up.
     """
+    rates = [float(spec.split(":", 1)[1]) for spec in plants if str(spec).startswith("label-noise:")]
+    return round(sum(rates), 6) if rates else None
+
+
+def _open_decodable(run_audit: Path):
+    """Open an audit run and its dataset, refusing one that stored no activations or has no test split."""
     from memlens.audit import Run
 
-    if not 0 < explained_variance <= 1:
-        raise CapacityInputError(f"--explained-variance must be in (0, 1]; got {explained_variance}.")
-    out = out or run_audit.with_name(run_audit.name + "-masc")
-    if out.resolve() == run_audit.resolve():
-        raise CapacityInputError(
-            f"--out {out} is the audit run itself; its report.html would be replaced. Choose another directory.")
     run = Run.open(run_audit)
-    depth = activation_layers(run.observations)
-    if depth == 0:
+    if activation_layers(run.observations) == 0:
         raise CapacityInputError(
             f"The run {run_audit} stored no hidden activations, so there are no layers to decode. Audit with "
             "activations on: `memlens audit … --model mlp --depth 3 --activations`, or from Python "
@@ -375,28 +366,80 @@ def decode(
     if data.X_test is None:
         raise CapacityInputError(
             f"The dataset of {run_audit} has no test split, which MASC is scored on; audit a dataset with one.")
-    console = _console()
-    console.print(f"[bold]memlens capacity decode[/] {_literal(run_audit)}: {len(run.membership)} models, "
-                  f"{depth} hidden layer(s) → {_literal(out)}")
-    start = time.perf_counter()
-    table, layers = decode_run(run, data, explained_variance=explained_variance, progress=progress)
+    return run, data
+
+
+def _run_summary(run_audit: Path, run, data, table, layers: list[str]) -> dict:
+    """One audit run's MASC summary: per-layer means and stds, the best test layer, the network's accuracy."""
     membership = np.asarray(run.membership)
     correct = np.asarray(run.observations["correct"]) if "correct" in run.observations else None
     test_correct = np.asarray(run.observations["test_correct"]) if "test_correct" in run.observations else None
     masc = summarize_masc(table, layers)
     best = int(np.argmax(masc["given"]["test"]["mean"]))
-    summary = {
-        "kind": "masc", "audit_run": str(run_audit), "dataset": data.name, "plants": list(data.plants),
-        "planted": int(np.asarray(data.planted).sum()), "models": int(len(membership)),
-        "layers": layers, "explained_variance": explained_variance, "masc": masc,
+    return {
+        "audit_run": str(run_audit), "dataset": data.name, "plants": list(data.plants),
+        "corruption": label_noise_rate(data.plants), "planted": int(np.asarray(data.planted).sum()),
+        "models": int(len(membership)), "layers": layers, "masc": masc,
         "best_test_layer": layers[best], "best_test_accuracy": masc["given"]["test"]["mean"][best],
         "network_train_accuracy": None if correct is None else round(float(correct[membership].mean()), 4),
         "network_test_accuracy": None if test_correct is None else round(float(test_correct.mean()), 4),
+    }  # fmt: skip
+
+
+@app.command()
+def decode(
+    run_audits: Annotated[list[Path], typer.Argument(help="One or more finished `memlens audit` runs that stored hidden activations (e.g. one per label-noise rate).", show_default=False)],
+    out: Annotated[Path | None, typer.Option(help="Output directory (default with one run: RUN_AUDIT-masc beside it; required with several).", show_default=False)] = None,
+    explained_variance: Annotated[float, typer.Option(help="Fraction of each class's second moment its MASC subspace keeps.")] = 0.99,
+    progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
+) -> None:
+    """MASC layer by layer: how much of the true and the given labels each layer of the audited models still carries.
+
+    Per model and layer (the input and each hidden layer), one subspace per class is fitted on the
+    model's training examples with the labels it was trained on ("given") and with the true labels
+    ("true"), and scored on them and on the test set. Several runs (say one per label-corruption
+    rate) are decoded one after the other into one table with ``run`` and ``corruption`` columns.
+    Writes OUT/masc.parquet, OUT/capacity.json (the first run's summary at the top level and one
+    entry per run under ``runs``) and OUT/report.html.
+    """
+    if not 0 < explained_variance <= 1:
+        raise CapacityInputError(f"--explained-variance must be in (0, 1]; got {explained_variance}.")
+    if len(run_audits) > 1 and out is None:
+        raise CapacityInputError(
+            f"{len(run_audits)} audit runs were given but no --out; with several runs there is no single run to "
+            "write beside. Pass --out DIRECTORY.")
+    if len({p.resolve() for p in run_audits}) != len(run_audits):
+        raise CapacityInputError(
+            f"An audit run is listed twice ({', '.join(map(str, run_audits))}); give each run once.")
+    out = out or run_audits[0].with_name(run_audits[0].name + "-masc")
+    for run_audit in run_audits:
+        if out.resolve() == run_audit.resolve():
+            raise CapacityInputError(
+                f"--out {out} is the audit run itself ({run_audit}); its report.html would be replaced. Choose another "
+                "directory.")
+    opened = [_open_decodable(p) for p in run_audits]  # refuse any bad run before decoding the first
+    console = _console()
+    start = time.perf_counter()
+    tables, runs = [], []
+    for run_audit, (run, data) in zip(run_audits, opened, strict=True):
+        console.print(f"[bold]memlens capacity decode[/] {_literal(run_audit)}: {len(run.membership)} models, "
+                      f"{activation_layers(run.observations)} hidden layer(s) → {_literal(out)}")
+        table, layers = decode_run(run, data, explained_variance=explained_variance, progress=progress)
+        entry = _run_summary(run_audit, run, data, table, layers)
+        table["run"] = str(run_audit)
+        table["corruption"] = np.nan if entry["corruption"] is None else entry["corruption"]  # NaN: none planted
+        tables.append(table)
+        runs.append(entry)
+        console.print(f"best layer for the test labels: {entry['best_test_layer']} "
+                      f"({entry['best_test_accuracy']:.1%} MASC test accuracy)")
+    import pandas as pd
+
+    summary = {
+        "kind": "masc", **runs[0],
+        "explained_variance": explained_variance, "runs": runs,
         "seconds": round(time.perf_counter() - start, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }  # fmt: skip
-    _finish(out, MASC_TABLE, table, summary, console)
-    console.print(f"best layer for the test labels: {layers[best]} "
-                  f"({masc['given']['test']['mean'][best]:.1%} MASC test accuracy)")
+    _finish(out, MASC_TABLE, pd.concat(tables, ignore_index=True), summary, console)
 
 
 def _whole_numbers(text: str, option: str, minimum: int) -> tuple[int, ...]:

@@ -6,7 +6,8 @@ into ``RUN/report.html``. Constructions: a verdict on how the width grew with N 
 log–log slope and its interval, beside the slope the construction is built to have), width
 against N on log–log axes with the fit and a √N reference line, and one table row per N. MASC:
 the best layer for the test labels against the network's own test accuracy, accuracy curves
-layer by layer, and a table per layer. The page uses the classification report's shell
+layer by layer, and a table per layer; with several audit runs (one per label-corruption rate ρ),
+the test and corrupted-training curves with one line per ρ and a table of the best layer per ρ. The page uses the classification report's shell
 (:func:`memlens.report.page.shell`): inline figures, no scripts beyond the shell's, no network.
 """
 
@@ -24,7 +25,8 @@ from memlens.report.plots import ATTACK_COLORS, CLEAN, INK, THRESHOLD, _figure, 
 from memlens.report.sections import _figure as _card
 from memlens.report.verdict import _tile
 
-__all__ = ["build_capacity", "is_capacity_run", "layer_plot", "slope_words", "width_plot", "write_capacity_report"]
+__all__ = ["build_capacity", "is_capacity_run", "layer_plot", "rate_label", "rate_plot", "slope_words", "width_plot",
+           "write_capacity_report"]
 
 METHOD_NAMES = {
     "sqrt-n": "Yun et al.'s √N memorizer (two hidden ReLU layers)",
@@ -80,6 +82,9 @@ def build_capacity(path) -> str:
     elif result["kind"] == "sweep":
         verdict_html, sections = sweep_verdict(result), [sweep_plots(result), sweep_table(result)]
         label = "capacity · width sweep"
+    elif len(result.get("runs") or []) > 1:
+        verdict_html, sections = rates_verdict(result), [rates_plots(result), rates_table(result)]
+        label = "capacity · MASC decoding per corruption rate"
     else:
         verdict_html, sections = masc_verdict(result), [masc_plots(result), masc_table(result)]
         label = "capacity · MASC decoding"
@@ -340,6 +345,144 @@ def masc_table(result: dict) -> Section:
     table = (f'<div class="card"><table class="small" id="cap-layers"><thead><tr>{head}</tr></thead>'
              f"<tbody>{''.join(rows)}</tbody></table></div>")
     return Section("cap-table", "Layers", table, "Means over models; per-model rows are in masc.parquet.")
+
+
+def rate_label(corruption) -> str:
+    """The legend name of a label-corruption rate: "ρ = 0.2"; a run with no label noise planted is ρ = 0."""
+    rate = _num(corruption)
+    return "ρ = 0 (no label noise)" if not math.isfinite(rate) else f"ρ = {rate:g}"
+
+
+def _by_rate(result: dict) -> list[dict]:
+    """The runs of a multi-run decode, by increasing corruption rate (no label noise first)."""
+    runs = list(result.get("runs") or [])
+    return sorted(runs, key=lambda r: (_num(r.get("corruption")) if r.get("corruption") is not None else 0.0))
+
+
+def rate_plot(layers, curves: list[tuple[str, list[float]]], *, networks: list[float] | None = None,
+              ylabel: str = "MASC accuracy (mean over models)") -> str:
+    """Accuracy per layer, one line per corruption rate, coloured from light (low ρ) to dark (high ρ).
+
+    ``networks`` (one per curve) draws each rate's network test accuracy as a dashed line of its colour.
+    """
+    from matplotlib import colormaps
+    from matplotlib.lines import Line2D
+
+    fig, ax = _figure()
+    shades = colormaps["viridis_r"](np.linspace(0.15, 0.95, max(len(curves), 2)))
+    for i, (name, values) in enumerate(curves):
+        v = np.asarray(values, dtype=np.float64)
+        if np.isfinite(v).any():
+            ax.plot(np.arange(len(v)), v, marker="o", markersize=5, linewidth=1.8, color=shades[i], label=name)
+        net = _num(networks[i]) if networks is not None else math.nan
+        if math.isfinite(net):
+            ax.axhline(net, color=shades[i], linestyle="--", linewidth=1.0, alpha=0.8)
+    handles, names = ax.get_legend_handles_labels()
+    if networks is not None and any(math.isfinite(_num(n)) for n in networks):
+        handles.append(Line2D([], [], color=INK, linestyle="--", linewidth=1.0))
+        names.append("network test accuracy (dashed)")
+    ax.set_xticks(np.arange(len(layers)), labels=list(layers))
+    ax.set_ylim(-0.04, 1.06)
+    ax.set_xlabel("layer")
+    ax.set_ylabel(ylabel)
+    if handles:
+        leg = ax.legend(handles, names, fontsize=8, frameon=False, loc="best")
+        for text in leg.get_texts():
+            text.set_parse_math(False)
+            text.set_color(INK)
+    return _png_uri(fig)
+
+
+def _best(run: dict) -> tuple[int | None, float]:
+    test = _layer_series(run, "given", "test")
+    if not test or not np.isfinite(test).any():
+        return None, math.nan
+    best = int(np.nanargmax(test))
+    return best, test[best]
+
+
+def rates_verdict(result: dict) -> str:
+    runs = _by_rate(result)
+    low, high = runs[0], runs[-1]
+    (_, low_acc), (_, high_acc) = _best(low), _best(high)
+    parts = []
+    for run in runs:
+        best, acc = _best(run)
+        layers = [str(x) for x in run.get("layers") or []]
+        parts.append(f"{esc(rate_label(run.get('corruption')))}: <b>{esc(layers[best]) if best is not None else '–'}"
+                     f"</b> ({pct(acc)}, network {pct(_num(run.get('network_test_accuracy')))})")
+    headline = (f"Across {len(runs)} label-corruption rates, the best layer's MASC test accuracy goes from "
+                f"{pct(low_acc)} at {esc(rate_label(low.get('corruption')))} to {pct(high_acc)} at "
+                f"{esc(rate_label(high.get('corruption')))}; the network's own test accuracy from "
+                f"{pct(_num(low.get('network_test_accuracy')))} to {pct(_num(high.get('network_test_accuracy')))}.")
+    gaps = [_best(r)[1] - _num(r.get("network_test_accuracy")) for r in runs]
+    finite = [g for g in gaps if math.isfinite(g)]
+    tiles = [
+        _tile("runs", str(len(runs)), "one audit per corruption rate"),
+        _tile(f"best MASC test at {esc(rate_label(high.get('corruption')))}", pct(high_acc),
+              "given-label subspaces, mean over models"),
+        _tile(f"network test at {esc(rate_label(high.get('corruption')))}",
+              pct(_num(high.get("network_test_accuracy"))), "the audited models themselves"),
+        _tile("largest gain over the network", "–" if not finite else f"{max(finite) * 100:+.1f} pts",
+              "best layer minus network test accuracy"),
+        _tile("time", duration(_num(result.get("seconds"))), "all runs"),
+    ]
+    findings = [f"<b>Best layer per rate</b>: {'; '.join(parts)}.",
+                "<b>Runs</b>: " + "; ".join(
+                    f"{esc(r.get('audit_run', '?'))} ({esc(r.get('dataset', '?'))}, {r.get('models', '?')} models"
+                    + (f", plants {esc(', '.join(r.get('plants') or []))}" if r.get("plants") else "") + ")"
+                    for r in runs)
+                + f"; subspaces keep {_fmt(result.get('explained_variance'), 2)} of each class's second moment."]
+    return (
+        '<section id="verdict" class="card verdict"><h1>Verdict</h1>'
+        f'<p class="headline">{headline}</p><div class="tiles">{"".join(tiles)}</div>'
+        f'<ul class="findings">{"".join(f"<li>{x}</li>" for x in findings)}</ul></section>'
+    )
+
+
+def rates_plots(result: dict) -> Section:
+    runs = _by_rate(result)
+    layers = max(([str(x) for x in r.get("layers") or []] for r in runs), key=len)
+    names = [rate_label(r.get("corruption")) for r in runs]
+    test = rate_plot(layers, [(n, _layer_series(r, "given", "test")) for n, r in zip(names, runs, strict=True)],
+                     networks=[_num(r.get("network_test_accuracy")) for r in runs],
+                     ylabel="MASC test accuracy (mean over models)")
+    noisy = rate_plot(layers, [(n, _layer_series(r, "given", "noisy_given")) for n, r in zip(names, runs, strict=True)],
+                      ylabel="MASC accuracy on corrupted examples")
+    body = _card(
+        test, "Test accuracy by layer, per corruption rate", "MASC test accuracy at each layer with subspaces "
+        "fitted on each model's training examples and the labels it was given, mean over models; one line per "
+        "label-corruption rate ρ, the network's own test accuracy dashed in the same colour.",
+        "curves that peak before the last layer and sit above their dashed line mean earlier layers keep the "
+        "pattern that later layers overwrite; more corruption usually lowers and moves the peak earlier.",
+        "line chart of MASC test accuracy against layer, one line per corruption rate") + _card(
+        noisy, "Corrupted training examples by layer, per corruption rate", "MASC accuracy on the training "
+        "examples whose labels were corrupted, against those (wrong) given labels, with given-label subspaces; "
+        "one line per ρ (a run without label noise has no such examples and no line).",
+        "a curve that climbs to the last layer means the corrupted labels are memorized late in the network.",
+        "line chart of MASC accuracy on corrupted examples against layer, one line per corruption rate")
+    return Section("cap-plots", "Plots", f'<div class="plots">{body}</div>')
+
+
+def rates_table(result: dict) -> Section:
+    head = ("corruption", "run", "best layer", "MASC test at best layer", "network test accuracy", "gap",
+            "network train accuracy", "corrupted (given) at last layer")
+    rows = []
+    for run in _by_rate(result):
+        layers = [str(x) for x in run.get("layers") or []]
+        best, acc = _best(run)
+        network = _num(run.get("network_test_accuracy"))
+        gap = acc - network
+        noisy = _layer_series(run, "given", "noisy_given")
+        cells = (esc(rate_label(run.get("corruption"))), esc(run.get("audit_run", "?")),
+                 esc(layers[best]) if best is not None else "–", pct(acc), pct(network),
+                 "–" if not math.isfinite(gap) else f"{gap * 100:+.1f} pts",
+                 pct(_num(run.get("network_train_accuracy"))), pct(noisy[-1]) if noisy else "–")
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    table = (f'<div class="card"><table class="small" id="cap-rates"><thead><tr>{"".join(f"<th>{h}</th>" for h in head)}'
+             f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    return Section("cap-table", "Corruption rates", table,
+                   "One row per audit run, by increasing ρ; per-model, per-layer rows are in masc.parquet.")
 
 
 # --------------------------------------------------------------------------------------- width sweep
