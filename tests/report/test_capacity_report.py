@@ -146,3 +146,15 @@ def test_a_foreign_capacity_json_is_refused_by_name(tmp_path):
     (tmp_path / "x" / "capacity.json").write_text(json.dumps({"kind": "sweep?"}))
     with pytest.raises(RunStoreError, match=r"capacity\.json is not the summary"):
         write_report(tmp_path / "x")
+
+
+@pytest.mark.browser
+def test_a_page_without_the_interactive_table_marks_itself_drawn(tmp_path):
+    """The screenshot tool waits for data-ready; a static page sets it as soon as it loads."""
+    from memlens.report.browser import chromium_path, screenshot
+
+    if chromium_path() is None:
+        pytest.skip("headless Chromium is not installed")
+    _constructions(tmp_path / "c", hostile="digits")
+    shot = screenshot(write_report(tmp_path / "c"), tmp_path / "page.png", height=1200)
+    assert shot.stat().st_size > 10_000

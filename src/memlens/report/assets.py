@@ -109,7 +109,10 @@ JS = r"""
 "use strict";
 (function () {
   var source = document.getElementById("memlens-data");
-  if (!source) { return; }
+  if (!source) {  // a page without the interactive table is drawn as soon as it loads
+    document.body.setAttribute("data-ready", String(Math.round(performance.now())));
+    return;
+  }
   var data = JSON.parse(source.textContent);
   var cols = data.columns, n = data.n, classes = data.classes;
   var PAGE = 100, STRONG = 0.5;
