@@ -15,8 +15,17 @@ scipy only: no torch, no scikit-learn, no pandas, no I/O.
 - :mod:`.guided`: memorization-guided membership inference (Choi et al., "Why Train More?",
   2023): privacy scores, target selection, guided evaluation, shadow-budget planning.
 - :mod:`.planted`: how well a score recovers planted ground truth.
+- :mod:`.epsilon`: differential-privacy ε lower bounds from audits — many runs (Jagielski et al.
+  2020, Nasr et al. 2021) and one run with random canaries (Steinke, Nasr & Jagielski 2023).
 """
 
+from .epsilon import (
+    epsilon_lower_bound,
+    epsilon_lower_bound_curve,
+    one_run_epsilon_lower_bound,
+    one_run_epsilon_sweep,
+    one_run_p_value,
+)
 from .guided import (
     guided_attack,
     plan_budget,
@@ -43,6 +52,11 @@ from .planted import planted_recovery
 
 __all__ = [
     "MemorizationScores",
+    "epsilon_lower_bound",
+    "epsilon_lower_bound_curve",
+    "one_run_epsilon_lower_bound",
+    "one_run_epsilon_sweep",
+    "one_run_p_value",
     "guided_attack",
     "heldout_tpr_at_fpr",
     "split_halves",
