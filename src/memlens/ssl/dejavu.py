@@ -489,7 +489,7 @@ def largest_background_box(
     strips = [
         (0, 0, x0, height),  # left
         (x1, 0, width, height),  # right
-        (0, 0, width, y0),  # above
+        (x0, 0, x1, y0),  # above
         (0, y1, width, height),  # below
     ]
     best, best_key = None, None
