@@ -153,9 +153,10 @@ def knn_label_inference(
     search = NearestNeighbors(n_neighbors=int(k)).fit(public)
     _, neighbours = search.kneighbors(queries)  # (Q, k), nearest first
     neighbour_labels = labels[neighbours]  # (Q, k)
-    rows = np.repeat(np.arange(len(queries)), k)
-    histogram = np.zeros((len(queries), n_classes), dtype=np.int64)
-    np.add.at(histogram, (rows, neighbour_labels.ravel()), 1)  # (Q, C)
+    # one bincount over (row, class) cells: cell r·C + c counts row r's neighbours of class c
+    cells = np.arange(len(queries))[:, None] * n_classes + neighbour_labels  # (Q, k)
+    histogram = np.bincount(cells.ravel(), minlength=len(queries) * n_classes)
+    histogram = histogram.reshape(len(queries), n_classes).astype(np.int64)  # (Q, C)
 
     share = histogram / k
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -292,12 +293,18 @@ def dataset_level_test(
         ("target", pred_target, conf_target),
         ("reference", pred_reference, conf_reference),
     ):
-        c = np.asarray(conf, dtype=np.float64) if np.asarray(conf).dtype.kind in "fiub" else None
-        if c is None or c.ndim != 1 or len(c) != n or not np.isfinite(c).all():
+        c = np.asarray(conf)
+        if c.ndim != 1 or len(c) != n:
             raise DejaVuInputError(
-                f"conf_{side} must be {n} finite confidences, one per label; got "
-                f"{'shape ' + str(np.shape(conf)) if c is None or c.ndim != 1 or len(c) != n else 'NaN or infinite values'}."
+                f"conf_{side} must hold {n} finite confidences, one per label; got shape {c.shape}."
             )
+        if c.dtype.kind not in "fiub" or not np.isfinite(c).all():
+            raise DejaVuInputError(
+                f"conf_{side} must hold {n} finite confidences, one per label; found NaN, infinite "
+                "or non-numeric values. −entropy of a neighbour histogram is always finite: check "
+                "how the confidences were computed."
+            )
+        c = c.astype(np.float64)
         if np.asarray(pred).shape[:1] != (n,):
             raise DejaVuInputError(
                 f"pred_{side} must have one row per label ({n}); got shape {np.shape(pred)}."
@@ -489,7 +496,7 @@ def largest_background_box(
     strips = [
         (0, 0, x0, height),  # left
         (x1, 0, width, height),  # right
-        (x0, 0, x1, y0),  # above
+        (0, 0, width, y0),  # above
         (0, y1, width, height),  # below
     ]
     best, best_key = None, None
