@@ -98,6 +98,19 @@ def test_attack_table_shows_interval_spread_and_method(mia):
     assert "too narrow" in old_html and "targets " not in old_html
 
 
+def test_attack_table_shows_the_epsilon_bound_only_when_mia_json_has_it(mia):
+    _, _, result = mia
+    html = attack_table(Facts({}, None, result, []))
+    for m in result["attacks"].values():
+        assert f"<td>{m['epsilon_lower_bound']['epsilon']:.2f}</td>" in html
+    assert ">ε ≥</th>" in html and "heuristic floor" in html
+    old = json.loads(json.dumps(result))
+    for m in old["attacks"].values():
+        del m["epsilon_lower_bound"]
+    old_html = attack_table(Facts({}, None, old, []))
+    assert "ε ≥" not in old_html and old_html.count("<th>") == html.count("<th>")  # the titled th is gone
+
+
 def test_each_attack_reports_the_epsilon_its_scores_demonstrate(mia):
     from memlens.estimate import attack_in_turn_per_target, epsilon_lower_bound
 
