@@ -28,6 +28,12 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from memlens.data import load
 from memlens.train.closed_form import kernel_ridge_loo, rbf_kernel, ridge_loo
 
+if __package__ in (None, ""):  # run as `python bench/NAME.py`
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import best_of  # noqa: E402
+
 TOL = 1e-6
 
 
@@ -48,17 +54,6 @@ def dataset(name: str, n: int, seed: int):
 
 def blas_threads() -> str:
     return ", ".join(sorted({f"{i['internal_api']} {i['num_threads']}" for i in threadpool_info()}))
-
-
-def best_of(fn, repeats: int) -> tuple[float, object]:
-    """Fastest wall time of ``repeats`` calls (after one warm-up), and the last result."""
-    out = fn()
-    best = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def refit_ridge(X, Y, i, alpha):

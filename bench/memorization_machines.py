@@ -17,13 +17,19 @@ largest N.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 from sklearn.kernel_ridge import KernelRidge
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from memlens.capacity.memorization_machines import LSSVM, MIMM, solve_bordered_system
+
+if __package__ in (None, ""):  # run as `python bench/NAME.py`
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import best_of  # noqa: E402
 
 
 def two_noisy_classes(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -34,17 +40,6 @@ def two_noisy_classes(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray
     flipped = rng.random(n) < 0.1
     y[flipped] = 1 - y[flipped]
     return X, y
-
-
-def best_of(fn, repeats: int) -> tuple[float, object]:
-    """Fastest wall time of ``repeats`` calls (after one warm-up) and the last result."""
-    out = fn()
-    best = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def bordered_by_inverse(H: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:

@@ -20,7 +20,6 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from memlens.capacity.sqrt_n import (
@@ -28,6 +27,7 @@ from memlens.capacity.sqrt_n import (
     _ids,
     _refuse_conflicts,
     check_finite,
+    class_codes,
     conflicting_duplicates,
 )
 
@@ -118,14 +118,8 @@ class RandomizedInterpolatingNet(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Draw the hyperplanes and cover each class of X (n, d) with labels y (n,); returns self."""
-        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False)
-        check_finite(X)
-        check_classification_targets(y)
-        self.classes_, codes = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise CapacityInputError(
-                f"All {len(y)} examples have one class ({self.classes_[0]!r}); the construction covers one class "
-                "against the others and needs at least two: pass data with two or more labels.")
+        X, y, codes = class_codes(self, X, y, "the construction covers one class against the others and needs "
+                                  "at least two: pass data with two or more labels.")
         if int(self.n_hidden) < 1 or not self.max_bias >= 0:
             raise CapacityInputError(
                 f"n_hidden={self.n_hidden!r} and max_bias={self.max_bias!r}: the construction needs at least one "

@@ -46,6 +46,19 @@ def check_finite(X: np.ndarray) -> None:
             "value for a missing or infinite feature; drop or impute those rows before fitting.")
 
 
+def class_codes(estimator, X, y, why: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate a classifier's training data: float X without NaN/inf rows, labels of at least two
+    classes. Sets ``estimator.classes_``; returns X, y and each label's class code. ``why`` ends the
+    one-class refusal: why this estimator needs two classes."""
+    X, y = validate_data(estimator, X, y, dtype=np.float64, ensure_all_finite=False)
+    check_finite(X)
+    check_classification_targets(y)
+    estimator.classes_, codes = np.unique(y, return_inverse=True)
+    if len(estimator.classes_) < 2:
+        raise CapacityInputError(f"All {len(y)} examples have one class ({estimator.classes_[0]!r}); {why}")
+    return X, y, codes
+
+
 def _distinct_rows(X: np.ndarray, y: np.ndarray):
     """Distinct rows of X, the id of each one's first occurrence, and groups of ids sharing a row but not a label."""
     rows, first, inverse = np.unique(X, axis=0, return_index=True, return_inverse=True)
@@ -326,14 +339,8 @@ class SqrtNClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Build the network classifying each row of X (n, d) as its label y (n,); returns self."""
-        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False)
-        check_finite(X)
-        check_classification_targets(y)
-        self.classes_, codes = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise CapacityInputError(
-                f"All {len(y)} examples have one class ({self.classes_[0]!r}); a classifier needs at least two "
-                "classes to memorize (a constant predicts one): pass data with two or more labels.")
+        X, y, codes = class_codes(self, X, y, "a classifier needs at least two classes to memorize (a constant "
+                                  "predicts one): pass data with two or more labels.")
         memorizer = SqrtNMemorizer(self.widths, tol=np.inf, random_state=self.random_state)
         memorizer._build(X, codes.astype(np.float64) + 1.0)
         if not memorizer.max_abs_error_ <= self.tol:

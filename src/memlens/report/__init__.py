@@ -45,8 +45,7 @@ def write_report(run) -> Path:
     from memlens.report.capacity_section import is_capacity_run
     from memlens.report.generative_data import is_generative_run
     from memlens.report.lm_section import is_lm_run
-    from memlens.report.page import build
-    from memlens.store import atomic_path
+    from memlens.report.page import build, save_page
 
     where = Path(run.path if isinstance(run, Run) else run)
     if not (where / "scores.parquet").exists() and is_lm_run(where):
@@ -60,11 +59,7 @@ def write_report(run) -> Path:
     if not isinstance(run, Run):
         run = Run.open(run)
     run.store.verify()  # a report vouches for the whole run: every file is hashed first
-    text = build(run)
-    target = Path(run.path) / "report.html"
-    with atomic_path(target, ".html") as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return target
+    return save_page(run.path, build(run))
 
 
 def write_lm_report(run_path) -> Path:

@@ -50,14 +50,9 @@ def write_capacity_report(run_path) -> Path:
         >>> write_capacity_report("runs/sqrt-n")                        # doctest: +SKIP
         PosixPath('runs/sqrt-n/report.html')
     """
-    from memlens.store import atomic_path
+    from memlens.report.page import save_page
 
-    path = Path(run_path)
-    text = build_capacity(path)
-    target = path / "report.html"
-    with atomic_path(target, ".html") as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return target
+    return save_page(run_path, build_capacity(Path(run_path)))
 
 
 def _read(path: Path) -> dict:

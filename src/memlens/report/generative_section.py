@@ -72,14 +72,9 @@ def write_generative_report(run_path) -> Path:
         >>> write_generative_report("runs/diffusion")                     # doctest: +SKIP
         PosixPath('runs/diffusion/report.html')
     """
-    from memlens.store import atomic_path
+    from memlens.report.page import save_page
 
-    path = Path(run_path)
-    text = build_generative(path)
-    target = path / "report.html"
-    with atomic_path(target, ".html") as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return target
+    return save_page(run_path, build_generative(Path(run_path)))
 
 
 def build_generative(path) -> str:

@@ -73,14 +73,9 @@ def write_lm_report(run_path) -> Path:
         >>> write_lm_report("runs/lm1")                                  # doctest: +SKIP
         PosixPath('runs/lm1/report.html')
     """
-    from memlens.store import atomic_path
+    from memlens.report.page import save_page
 
-    path = Path(run_path)
-    text = build_lm(path)
-    target = path / "report.html"
-    with atomic_path(target, ".html") as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return target
+    return save_page(run_path, build_lm(Path(run_path)))
 
 
 

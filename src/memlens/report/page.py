@@ -49,6 +49,18 @@ __all__ = [
 ]
 
 
+def save_page(directory, text: str):
+    """Write ``text`` as ``directory/report.html`` atomically (a reader never sees half a page); its path."""
+    from pathlib import Path
+
+    from memlens.files import atomic_path
+
+    target = Path(directory) / "report.html"
+    with atomic_path(target, ".html") as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return target
+
+
 def _sha256(text: str) -> str:
     return (
         "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
