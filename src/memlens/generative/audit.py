@@ -131,11 +131,9 @@ def write_estimates(store, dataset, model: str, trainer, *, folds: int, seconds:
     labels = getattr(dataset, "y", None)
     pixels = quantize_8bit(to_unit_range(dataset.X, (0.0, 1.0))) if image_shape else None
     if model in DIFFUSION_MODELS:
-        names = store.observation_names()
-        regularization = store.observation("sample_regularization") if "sample_regularization" in names else None
         summary.update(outputs.diffusion_summary(
             store.membership, store.observation("sample_replicated"), store.observation("sample_steps"),
-            regularization=regularization, regularization_kind=config.get("regularization")))
+            regularization=outputs.variant_strengths(store), regularization_kind=config.get("regularization")))
         samples = outputs.samples_table(store)
         if feature_space and pixels is not None and labels is not None and len(image_shape) == 2:
             from memlens import seeds

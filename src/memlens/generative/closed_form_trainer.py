@@ -90,9 +90,9 @@ class ClosedFormTrainer:
             x = np.empty_like(noise)
             for g in np.unique(gen_labels):
                 rows = gen_labels == g
-                mixture = groups.get(int(g))
-                if mixture is None:  # a label no training image has: nothing to condition on
-                    mixture = EmpiricalMixture(y_all[idx])
+                if int(g) not in groups:  # a label no training image has: nothing to condition on
+                    groups[int(g)] = EmpiricalMixture(y_all[idx])
+                mixture = groups[int(g)]
                 x[rows] = edm_heun_sample(self._denoiser(mixture, strength), noise[rows], steps=self.sampler_steps)
             result = replication_scores(np.clip(x, -1, 1) if image_shape else x, y_all[idx],
                                         quantize=image_shape is not None, training_ids=idx)

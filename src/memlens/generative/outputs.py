@@ -69,6 +69,14 @@ def diffusion_summary(membership, replicated, steps, *, regularization=None, reg
     return summary
 
 
+def variant_strengths(store):
+    """(M, S) regularization strength of each variant of a closed-form run (its snapshot axis holds
+    the unregularized D* first, then the regularized ones), or None for trained models."""
+    if "sample_regularization" in store.observation_names():
+        return store.observation("sample_regularization")
+    return None
+
+
 def _best(model: dict, steps, regularization) -> int:
     if regularization is not None:
         return 0
@@ -89,9 +97,8 @@ def samples_table(store):
              "step": np.repeat(np.asarray(steps, dtype=np.int64).ravel(), B),
              "sample": np.tile(np.arange(B, dtype=np.int32), M * S),
              "label": np.repeat(np.asarray(labels_of_samples, dtype=np.int32)[:, None, :], S, 1).ravel()}
-    # closed form: the snapshot axis holds regularization strengths (0 = the unregularized D*)
-    strength = (store.observation("sample_regularization") if "sample_regularization" in store.observation_names()
-                else np.zeros((M, S)))
+    strength = variant_strengths(store)
+    strength = np.zeros((M, S)) if strength is None else strength
     frame["regularization"] = np.repeat(np.asarray(strength, dtype=np.float64).ravel(), B)
     for name, dtype in (("nearest", np.int32), ("second", np.int32), ("nearest_distance", np.float32),
                         ("second_distance", np.float32), ("ratio", np.float32), ("replicated", bool)):
@@ -111,9 +118,7 @@ def feature_space(store, summary: dict, encoder, pixels) -> tuple[dict, dict]:
     M, S, B = images.shape[:3]
     columns = {"feature_nearest": np.empty((M, S, B), np.int32), "feature_ratio": np.empty((M, S, B), np.float32),
                "feature_replicated": np.empty((M, S, B), bool)}
-    steps = store.observation("sample_steps")
-    names = store.observation_names()
-    regularization = store.observation("sample_regularization") if "sample_regularization" in names else None
+    steps, regularization = store.observation("sample_steps"), variant_strengths(store)
     flags_at_best = {}
     for m, row in enumerate(np.asarray(store.membership, dtype=bool)):
         members = np.flatnonzero(row)
@@ -151,18 +156,18 @@ def gallery_table(store, summary: dict, training_pixels: np.ndarray):
     images = store.observation("sample_images")  # (M, S, B, d) uint8
     models = summary["models"]
     picked = np.unique(np.linspace(0, len(models) - 1, min(GALLERY_MODELS, len(models))).round().astype(int))
-    names = store.observation_names()
-    regularization = store.observation("sample_regularization") if "sample_regularization" in names else None
+    regularization, steps = variant_strengths(store), store.observation("sample_steps")
+    ratios, replicated = store.observation("sample_ratio"), store.observation("sample_replicated")
+    nearests, seconds = store.observation("sample_nearest"), store.observation("sample_second")
     rows = []
     for i in picked:
         m = models[i]
-        s = _best(m, store.observation("sample_steps"), regularization)
-        ratio = np.asarray(store.observation("sample_ratio")[m["model"], s])
+        s = _best(m, steps, regularization)
+        ratio = np.asarray(ratios[m["model"], s])
         order = np.argsort(ratio, kind="stable")
         chosen = order[np.unique(np.linspace(0, len(order) - 1, GALLERY_PER_MODEL).round().astype(int))]
-        nearest = store.observation("sample_nearest")[m["model"], s]
-        second = store.observation("sample_second")[m["model"], s]
-        flags = store.observation("sample_replicated")[m["model"], s]
+        nearest, second = nearests[m["model"], s], seconds[m["model"], s]
+        flags = replicated[m["model"], s]
         for b in chosen:
             rows.append({"model": m["model"], "size": m["size"], "step": m["best_step"], "sample": int(b),
                          "ratio": float(ratio[b]), "replicated": bool(flags[b]),
