@@ -46,7 +46,7 @@ def test_rerunning_a_complete_run_trains_nothing(small_run):
     "change, field",
     [
         ("seed", "seed"),
-        ("design", "design.n_models"),
+        ("design", "design.spec"),
         ("trainer", "trainer.epochs"),
         ("data", "dataset.fingerprint"),
     ],
@@ -59,7 +59,7 @@ def test_run_with_another_configuration_is_refused(tmp_path, change, field):
     if change == "seed":
         kwargs["seed"] = 1
     elif change == "design":
-        design = ml.design.halves(8, data.n_examples, seed=0)
+        design = ml.design.subsample(design.n_models, data.n_examples, 0.5, seed=0)
     elif change == "trainer":
         trainer = ml.train.Ensemble("mlp", width=16, epochs=4, batch_size=32)
     else:

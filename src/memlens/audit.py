@@ -67,8 +67,13 @@ def audit(
     def estimate(store: RunStore) -> None:
         run = Run(store.path, store, data)
         write_estimates(run, n_targets=n_targets)
+        privacy = trainer.privacy_accounting(store.membership) if hasattr(trainer, "privacy_accounting") else None
+        if privacy is not None:  # DP-SGD (memlens.train.dp): the accountant's ε beside the audit's
+            store.save_json("privacy.json", privacy)
         finished.append(run)
 
+    if hasattr(trainer, "privacy_accounting"):  # DP-SGD: unfit layers, δ, an unreachable ε — refused before out exists
+        trainer.check_privacy(data, design.membership)
     run_design(data, design, trainer, out, seed=seed, shard_size=shard_size, executor=executor,
                progress=progress, finish=estimate)  # fmt: skip
     return finished[0]

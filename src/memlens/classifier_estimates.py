@@ -50,9 +50,13 @@ def write_estimates(run, *, n_targets: int = 8) -> None:
         scores = example_scores(run)
         run.store.save_table("scores.parquet", scores)
         faults.stage("after-scores")
-        run.store.save_json(
-            "mia.json", membership_inference(run.membership, run.observations, n_targets=n_targets)
-        )
+        canaries = run.store.manifest.get("config", {}).get("design", {}).get("canaries")
+        mia = membership_inference(run.membership, run.observations, n_targets=n_targets, columns=canaries)
+        if canaries:  # a one-run design (Steinke et al. 2023): its own ε bound, one per model
+            from memlens.mitigations.one_run import one_run_audit
+
+            mia["one_run"] = one_run_audit(run.membership, run.observations["loss"], canaries)
+        run.store.save_json("mia.json", mia)
         run.store.manifest["estimates"] = {"n_targets": n_targets}
         run.store.save_manifest()
         save_gallery(run.store, run.data, scores)
@@ -116,8 +120,12 @@ def example_scores(run):
     return frame
 
 
-def membership_inference(membership, observations, *, n_targets: int = 8, seed: int = 0) -> dict:
+def membership_inference(membership, observations, *, n_targets: int = 8, seed: int = 0, columns=None) -> dict:
     """Each attack with several models in turn as the target and the rest as its shadows.
+
+    ``columns``: attack only these examples — a one-run design's canaries, since every other
+    example is IN for every model (no OUT shadow, no non-member to tell apart: the loss attack
+    would count them all as members found).
 
     TPR intervals hold despite the pooling: with several targets every example is scored under each
     of them and the targets share shadows, so the interval is a bootstrap over examples and targets
@@ -125,6 +133,10 @@ def membership_inference(membership, observations, *, n_targets: int = 8, seed: 
     attacks read the memory-mapped observations a block of examples at a time.
     """
     membership = np.asarray(membership)
+    if columns is not None:
+        columns = np.asarray(columns, dtype=np.int64)
+        membership = membership[:, columns]
+        observations = {name: np.asarray(observations[name])[:, columns] for name in set(ATTACKS.values())}
     n_models = membership.shape[0]
     if n_models < 3:
         return {
@@ -157,6 +169,8 @@ def membership_inference(membership, observations, *, n_targets: int = 8, seed: 
         "intervals": f"95% intervals: {intervals}",
         "attacks": {},
     }
+    if columns is not None:
+        result["examples"] = f"the {len(columns)} canaries only (every other example is IN for every model)"
     for name, attack in attacks.items():
         obs = np.asarray(observations[ATTACKS[name]])  # a view: memory-mapped stays memory-mapped
         labels, scores = estimate.attack_in_turn_per_target(

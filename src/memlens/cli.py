@@ -10,8 +10,14 @@ import typer
 
 from memlens.capacity.cli import app as capacity_app
 from memlens.errors import MemlensError
+from memlens.executors import parse as parse_executor
 from memlens.generative.cli import app as generative_app
+from memlens.inference.cli import infer_attributes
 from memlens.lm.cli import app as lm_app
+from memlens.mitigations.cli_options import apply as apply_mitigations
+from memlens.ssl.cli import app as ssl_app
+from memlens.train.dp import from_cli as dp_trainer
+from memlens.train.dp import privacy_words as dp_words
 
 app = typer.Typer(
     help="memlens: what did a trained model memorize, how much, and what does that leak?",
@@ -22,6 +28,8 @@ app = typer.Typer(
 app.add_typer(lm_app, name="lm", help="Language models: train, audit.")
 app.add_typer(generative_app, name="generative", help="Generative models (diffusion, density): audit, EMM search.")
 app.add_typer(capacity_app, name="capacity", help="Memorization capacity: width needed to memorize N examples (construct, sweep), MASC layer decoding of one or more audit runs (decode).")
+app.add_typer(ssl_app, name="ssl", help="Self-supervised encoders: the déjà vu test (does an encoder reveal its training images' objects from their backgrounds?).")
+app.command("infer-attributes")(infer_attributes)  # personal attributes inferred from text (Staab et al.)
 
 
 def _console(*, stderr: bool = False):
@@ -52,8 +60,14 @@ def audit(
     dataset: Annotated[str, typer.Option(help="digits, fashion-mnist, mnist-5k (':N' keeps the first N), or a .npz / .csv path.")],
     out: Annotated[Path, typer.Option(help="Run directory. Re-running the same command resumes it.")],
     plant: Annotated[list[str], typer.Option(help="Ground truth to plant and recover: label-noise:RATE, duplicates:K. Repeatable.")] = [],  # noqa: B006
-    model: Annotated[str, typer.Option(help="mlp, cnn (images), logreg, or sklearn:MODULE.CLASS: any scikit-learn-compatible classifier, e.g. sklearn:sklearn.ensemble.RandomForestClassifier or sklearn:xgboost.XGBClassifier. MODULE is imported (its import-time code runs, as with any import); CLASS is created, with its defaults, only if it is a classifier (subclasses sklearn.base.ClassifierMixin, or has fit, predict_proba and get_params), and refused otherwise.")] = "mlp",
-    design: Annotated[str, typer.Option(help="halves (LiRA), subsample:RATE (Feldman–Zhang), kfold:K, loo:ID,ID,…")] = "halves",
+    model: Annotated[str, typer.Option(help="mlp, cnn (images), logreg, retrieval (a RetroPrompt-style retrieval head on frozen PCA features: memlens.retrieval), or sklearn:MODULE.CLASS: any scikit-learn-compatible classifier, e.g. sklearn:sklearn.ensemble.RandomForestClassifier or sklearn:xgboost.XGBClassifier. MODULE is imported (its import-time code runs, as with any import); CLASS is created, with its defaults, only if it is a classifier (subclasses sklearn.base.ClassifierMixin, or has fit, predict_proba and get_params), and refused otherwise.")] = "mlp",
+    design: Annotated[str, typer.Option(help="halves (LiRA), subsample:RATE (Feldman–Zhang), kfold:K, loo:ID,ID,…, or one-run:M (Steinke et al. 2023: M canaries each IN with probability ½ per model, all other examples always IN; the planted examples when there are plants; mia.json gains an ε lower bound from each single model).")] = "halves",
+    remove_memorized: Annotated[str | None, typer.Option(help="Exclude from training the K (e.g. 27) or P% (e.g. 2%) most memorized examples of the --previous run; their memorization here is NaN.", show_default=False)] = None,
+    downweight_memorized: Annotated[str | None, typer.Option(help="K|P%:WEIGHT, e.g. 2%:0.1: keep the most memorized examples of the --previous run in training with loss weight WEIGHT (each model's loss is the weighted mean). mlp, cnn, logreg.", show_default=False)] = None,
+    remove_random: Annotated[str | None, typer.Option(help="Exclude K or P% random examples (drawn from --seed): the control for --remove-memorized.", show_default=False)] = None,
+    previous: Annotated[Path | None, typer.Option(help="A finished `memlens audit` run over the same examples (same dataset, plants and seed of plants), whose memorization scores --remove-memorized and --downweight-memorized read.", show_default=False)] = None,
+    dedup: Annotated[str | None, typer.Option(help="Exclude duplicates before training: exact (identical feature rows, whatever their labels; conflicting labels reported) or near:THRESHOLD (cosine similarity of standardized features >= THRESHOLD, e.g. near:0.95). Each group keeps its lowest id.", show_default=False)] = None,
+    early_stopping: Annotated[int | None, typer.Option(help="Patience in epochs: each model stops once its test-split accuracy has not improved for this many epochs and keeps its best epoch's weights (mlp, cnn, logreg; needs a test split).", show_default=False)] = None,
     models: Annotated[int, typer.Option(help="Number of models to train.")] = 64,
     epochs: Annotated[int | None, typer.Option(help="Training epochs per model (ensemble models). Default: enough for ≥500 steps per model, at least 20.", show_default=False)] = None,
     width: Annotated[int, typer.Option(help="Hidden units (mlp) or first conv channels (cnn).")] = 256,
@@ -63,11 +77,16 @@ def audit(
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 3e-3,
     optimizer: Annotated[str, typer.Option(help="adam or sgd (momentum 0.9).")] = "adam",
     weight_decay: Annotated[float, typer.Option(help="L2 weight decay.")] = 0.0,
+    dp_epsilon: Annotated[float | None, typer.Option(help="Train with DP-SGD (Opacus: the dp extra, or pip install opacus) so that every model is (ε, δ)-DP for this ε: the noise multiplier is found per model by Opacus's accountant; the run writes the accountant's ε to RUN/privacy.json beside the attacks' audited ε lower bounds. mlp, cnn and logreg models.", show_default=False)] = None,
+    dp_noise_multiplier: Annotated[float | None, typer.Option(help="Train with DP-SGD at this noise multiplier (noise std / clipping norm) instead of a target --dp-epsilon; the run reports the ε it gives.", show_default=False)] = None,
+    dp_max_grad_norm: Annotated[float | None, typer.Option(help="DP-SGD per-example gradient clipping norm. Default 1.0.", show_default=False)] = None,
+    dp_delta: Annotated[float | None, typer.Option(help="The δ of DP-SGD's (ε, δ) guarantee; refused when ≥ 1/n for a model's n training examples. Default 1e-5.", show_default=False)] = None,
     precision: Annotated[str, typer.Option(help="auto: bfloat16 where this CPU runs it natively and faster (AMX, AVX512-BF16; one short timing, cached), else float32. Or float32, bfloat16. A resumed run keeps the precision it was created with.")] = "auto",
     device: Annotated[str, typer.Option(help="Where the mlp, cnn and logreg models train: auto (a CUDA GPU when torch sees one, else the CPU), cpu or cuda (refused when there is no GPU). Recorded in run.json, but not part of the run's identity: a run may be resumed on other hardware.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seeds the plants, the design and every model.")] = 0,
     label_column: Annotated[str | None, typer.Option(help="Label column of a .csv dataset.")] = None,
     shard_size: Annotated[int | None, typer.Option(help="Models trained together and saved as one resumable shard.")] = None,
+    executor: Annotated[str, typer.Option(help="Where the shards train: local (this process), ray (a Ray instance started on this machine; pip install 'memlens[ray]'), ray:auto (the Ray cluster this machine belongs to) or ray:HOST:PORT (a cluster's head node). Each shard is a Ray task on one CPU; a worker that dies is retried, and the run ends the same as a local run with one thread per shard. Only this process writes the run directory.")] = "local",
     targets: Annotated[int, typer.Option(help="Models attacked in turn for membership inference.")] = 8,
     budget: Annotated[int | None, typer.Option(help="Plan a memorization-guided attack for this many shadow models: which examples to target and the power it buys (written to RUN/plan.json).", show_default=False)] = None,
     proxies: Annotated[str, typer.Option(help="One-model memorization proxies recorded during training, comma-separated: curvature, self-influence, learning-events (ensemble models only).")] = "",
@@ -95,6 +114,11 @@ def audit(
     for spec in plant:
         data = data.plant(ml.data.parse_plant(spec, seed=seed))
     membership_design = ml.design.parse(design, models, data.n_examples, seed=seed)
+    membership_design, layer_options = apply_mitigations(
+        membership_design, data, layer_options, console, model=model, trainer_spec=trainer_spec,
+        remove_memorized=remove_memorized, remove_random=remove_random, downweight_memorized=downweight_memorized,
+        previous=previous, dedup=dedup, early_stopping=early_stopping,
+    )  # fmt: skip
     membership_design.check_every_model_trains()
     if trainer_spec is not None:  # the user's own training function (memlens.cli_byo)
         from memlens.cli_byo import function_trainer
@@ -109,6 +133,8 @@ def audit(
             model, epochs=epochs, width=width, batch_size=batch_size, lr=lr, optimizer=optimizer,
             weight_decay=weight_decay, precision=precision, proxies=wanted, device=device, **layer_options,
         )  # fmt: skip
+    trainer = dp_trainer(trainer, model=model, trainer_spec=trainer_spec, epsilon=dp_epsilon,
+                         noise_multiplier=dp_noise_multiplier, max_grad_norm=dp_max_grad_norm, delta=dp_delta)  # fmt: skip
     if getattr(trainer, "model", None) == "cnn":  # else only found once the run directory exists
         from memlens.train.ensemble import _image_dims
 
@@ -122,7 +148,7 @@ def audit(
     )
     run = ml.audit(
         data, membership_design, trainer, out, seed=seed, shard_size=shard_size,
-        n_targets=targets, progress=progress,
+        n_targets=targets, progress=progress, executor=parse_executor(executor),
     )  # fmt: skip
     _summary(console, run)
     if budget is not None:
@@ -222,6 +248,13 @@ def report(
         if (run / "emm.json").is_file() and not (run / "generative.json").is_file():
             raise MemlensError(f"{run} holds an EMM search (emm.json); each size in it is a run of its own: "
                                f"run `memlens report {run}/size-N`.")
+    if (run / "dejavu.json").is_file() and not (run / "scores.parquet").exists():  # `memlens ssl dejavu`
+        if rescore:
+            raise MemlensError(f"{run} was written by `memlens ssl dejavu`; --rescore is for `memlens audit` runs. "
+                               "Re-run its `memlens ssl dejavu` command instead: it trains nothing more and rewrites "
+                               "dejavu.json from the stored embeddings.")
+        _console().print(f"report: [bold]{_literal(write_report(run))}[/]")
+        return
     if (run / "capacity.json").is_file() and not (run / "scores.parquet").exists():  # `memlens capacity …`
         if rescore:
             raise MemlensError(f"{run} was written by `memlens capacity`; --rescore is for `memlens audit` runs. "
@@ -291,6 +324,8 @@ def _summary(console, run) -> None:
         console.print(f"  [yellow]caution:[/] {_literal(w)}")
     if "note" in run.mia:
         console.print(f"  {_literal(run.mia['note'])}")
+    if "privacy.json" in run.store.manifest.get("files", {}):  # DP-SGD: the accountant's upper bound
+        console.print(f"  {_literal(dp_words(run.store.read_json('privacy.json')))}")
     console.print(f"wrote {_literal(run.path)}/scores.parquet, mia.json; inspect with `memlens show {_literal(run.path)}`")
 
 
@@ -393,6 +428,23 @@ from memlens.integrations import cli as integrations_cli  # noqa: E402  (your ow
 
 app.command("prepare")(integrations_cli.prepare)
 app.command("finalize")(integrations_cli.finalize)
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="RUN_BEFORE, then one or more RUN_AFTER: finished `memlens audit` runs of the same examples.", show_default=False)],
+    out: Annotated[Path, typer.Option(help="Folder for compare.json, compare.parquet and report.html (not a run directory).")],
+    top: Annotated[int, typer.Option(help="Examples listed per mitigation whose memorization fell most, and least.")] = 10,
+) -> None:
+    """Did the fix work? Memorization (paired per example), TPR at low FPR, ε bounds and test accuracy of each RUN_AFTER against RUN_BEFORE."""
+    from memlens.compare import compare_runs, summary_table
+
+    result = compare_runs(runs, out, top=top)
+    console = _console()
+    console.print(summary_table(result))
+    for pair in result["comparisons"]:
+        console.print(_literal(pair["verdict"]), soft_wrap=True)
+    console.print(f"report: [bold]{_literal(out / 'report.html')}[/]; compare.json, compare.parquet beside it")
 
 
 def main() -> None:

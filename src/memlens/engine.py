@@ -20,6 +20,7 @@ memorization off the stored arrays. Neither writes the report page; the CLI does
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -151,17 +152,22 @@ def run_design(
         "seed": int(seed),
         "shard_size": shard_size,
     }
+    executor = executor or InProcess()
+    if hasattr(executor, "connect"):
+        executor.connect()  # an address that does not answer is refused before anything is written
     store = RunStore.create_or_resume(out, config, design.membership)  # takes the run's lock
     try:
         pending = store.pending_shards(shard_size)
         if pending:
-            _train(store, dataset, n, design, trainer, seed, pending, executor or InProcess(),
+            _train(store, dataset, n, design, trainer, seed, pending, executor,
                    progress, description or f"{design.n_models} models")  # fmt: skip
         store.finalize()
         if finish is not None:
             finish(store)
     finally:
         store.release()
+        if hasattr(executor, "shutdown"):
+            executor.shutdown()
     return store
 
 
@@ -181,15 +187,28 @@ def _train(
     done = (design.n_models - sum(stop - start for _, start, stop in pending)) * units
     with track(total, completed=done, ticks_per_unit=units, description=description,
                enabled=show_progress) as advance:  # fmt: skip
-
-        def train_shard(start: int, stop: int) -> dict:
-            observed = trainer.fit_observe(
-                dataset, design.membership[start:stop], model_seeds[start:stop], progress=advance
-            )
-            return check_observations(observed, stop - start, n, trainer)
-
+        remote = getattr(executor, "remote", False)
+        shard = _Shard(trainer, dataset, design.membership, model_seeds, n)
+        # a remote shard reports when it ends: the driver's progress bar does not travel with it
+        train_shard = shard if remote else functools.partial(shard, progress=advance)
         for (index, start, stop), observations, seconds in executor.map(train_shard, pending):
             store.write_shard(index, start, stop, observations, seconds)
+            if remote:
+                advance((stop - start) * units)
+
+
+class _Shard:
+    """Trains and observes models [start, stop) of a design: what an executor runs, picklable
+    (trainer, data, membership and seeds only) so a remote executor can ship it."""
+
+    def __init__(self, trainer, dataset, membership, model_seeds, n: int):
+        self.trainer, self.dataset, self.membership, self.model_seeds, self.n = trainer, dataset, membership, model_seeds, n
+
+    def __call__(self, start: int, stop: int, progress=None) -> dict:
+        observed = self.trainer.fit_observe(
+            self.dataset, self.membership[start:stop], self.model_seeds[start:stop], progress=progress
+        )
+        return check_observations(observed, stop - start, self.n, self.trainer)
 
 
 def check_observations(observed, n_models: int, n: int, trainer=None) -> dict:

@@ -42,6 +42,7 @@ STREAMS = {
     "capacity:subsets": 0xCA5,  # the class-balanced order whose prefixes `memlens capacity construct` fits
     "capacity:labels": 0xCA1,  # uniformly random labels of `memlens capacity construct --labels random`
     "capacity:constructions": 0xCA7,  # random directions and hyperplanes of the memorizing constructions
+    "ssl:canvas": 0x55C,  # which digit, where, on which background each déjà vu canvas is drawn (memlens.ssl)
 }
 
 #: how :func:`to_int` turns a SeedSequence into an integer, by the range the consumer accepts

@@ -52,7 +52,7 @@ OWN_NAMES = frozenset({
     "run.json", LOCK_NAME, "membership.npy", "shards", "observations", "scores.parquet", "mia.json",
     "plan.json", "report.html", "lm_scores.parquet", "lm.json", "examples.parquet", "gallery.parquet",
     "training_curve.json", "generative.json", "samples.parquet", "training_examples.parquet",
-    "generative_gallery.parquet", "density.parquet",
+    "generative_gallery.parquet", "density.parquet", "privacy.json", "dejavu.json",
 })  # fmt: skip
 
 #: how to rebuild each derived file when it is damaged (RUN is replaced by the run's path)
@@ -63,6 +63,8 @@ REBUILD = {
     "examples.parquet": "re-running the audit command (it trains nothing more) rewrites it",
     "gallery.parquet": "re-running the audit command (it trains nothing more) rewrites it",
     "training_curve.json": "`memlens finalize RUN` rewrites it",
+    "privacy.json": "re-running the audit command (it trains nothing more) rewrites it",
+    "dejavu.json": "re-running the `memlens ssl dejavu` command (it trains nothing more) rewrites it",
     **dict.fromkeys(("generative.json", "samples.parquet", "training_examples.parquet", "generative_gallery.parquet",
                      "density.parquet"), "re-running the `memlens generative audit` command (it trains nothing "
                                          "more) rewrites it"),
@@ -223,6 +225,12 @@ class RunStore:
                 shutil.rmtree(path / "shards", ignore_errors=True)
             differences = _diff(store.manifest["config"], config)
             if differences and (store.manifest["shards"] or store.complete):
+                from memlens.growth import growth
+
+                grown_from = growth(path, store.manifest["config"], config, store.membership, membership)
+                if grown_from is not None:
+                    store._grow(config, membership, grown_from)
+                    return store
                 raise RunStoreError(
                     f"{path} holds a run with another configuration, so it was not touched:\n  - "
                     + "\n  - ".join(differences)
@@ -270,6 +278,23 @@ class RunStore:
         self._save_array("membership.npy", membership)
         self.save_manifest()
         faults.stage("after-membership")
+
+    def _grow(self, config: dict, membership: np.ndarray, grown_from: int) -> None:
+        """Make this run the first ``grown_from`` models of a larger one (:mod:`memlens.growth`).
+
+        A finished run's arrays stay in ``observations/`` (recorded as ``grown_from``) until
+        finalize has streamed them and the new models' shards into the larger arrays.
+        """
+        self.verify(deep=self.complete)  # the arrays kept must be intact
+        if self.complete:
+            self.manifest["grown_from"] = {
+                "models": grown_from, "seconds": self.manifest.get("training_seconds", 0.0),
+            }  # fmt: skip
+            self.manifest["status"] = "training"
+        self.manifest["config"] = config
+        self.save_manifest()
+        self._save_array("membership.npy", membership)
+        self.save_manifest()
 
     def verify(self, *, deep: bool = True) -> None:
         """Check every recorded file exists, has its size and matches its checksum; name the ones that do not.
@@ -379,13 +404,13 @@ class RunStore:
         """(index, start, stop) of model ranges not yet on disk."""
         if self.complete:
             return []
+        from memlens.growth import uncovered
+
         n_models = self.manifest["config"]["design"]["n_models"]
-        done = self.manifest["shards"]
-        return [
-            (k, start, min(start + shard_size, n_models))
-            for k, start in enumerate(range(0, n_models, shard_size))
-            if str(k) not in done
-        ]
+        covered = [tuple(s["models"]) for s in self.manifest["shards"].values()]
+        if "grown_from" in self.manifest:
+            covered.append((0, self.manifest["grown_from"]["models"]))
+        return uncovered(n_models, covered, shard_size, {int(k) for k in self.manifest["shards"]})
 
     def write_shard(self, index: int, start: int, stop: int, observations: dict, seconds: float) -> None:
         """Save observations of models [start, stop) and record them in the manifest."""
@@ -422,21 +447,27 @@ class RunStore:
                     "command: it retrains only those."
                 )
             shards = sorted(self.manifest["shards"].values(), key=lambda s: s["models"][0])
+            base = self.manifest.get("grown_from")
+            if base is not None:  # a grown run: its first models' arrays, streamed first
+                shards.insert(0, {"models": [0, base["models"]], "file": None, "seconds": base["seconds"]})
             covered = sum(s["models"][1] - s["models"][0] for s in shards)
             if covered != n_models:
                 raise RunStoreError(f"Cannot finalize {self.path}: shards cover {covered} of {n_models} models.")
-            with np.load(self.path / shards[0]["file"]) as first:
-                layout = {k: (first[k].shape[1:], first[k].dtype) for k in first.files}
+            with np.load(self.path / shards[-1]["file"]) as last:
+                layout = {k: (last[k].shape[1:], last[k].dtype) for k in last.files}
             self._check_free_space(n_models, layout)
             (self.path / "observations").mkdir(exist_ok=True)
             for key, (shape, dtype) in layout.items():
                 name = f"observations/{key}.npy"
                 self._io(lambda key=key, shape=shape, dtype=dtype, name=name:
                          self._assemble(name, key, shards, (n_models, *shape), dtype), name)  # fmt: skip
+                if base is not None:  # the old array is gone: the new one's checksum must be on record
+                    self.save_manifest()
                 faults.stage("during-finalize")
             self.manifest["status"] = "complete"
             self.manifest["training_seconds"] = round(sum(s["seconds"] for s in shards), 3)
             self.manifest["shards"] = {}
+            self.manifest.pop("grown_from", None)
             self.save_manifest()
             faults.stage("after-finalize")
             shutil.rmtree(self.path / "shards", ignore_errors=True)
@@ -452,6 +483,14 @@ class RunStore:
             with open(tmp, "wb") as f:
                 f.write(header.getvalue())
                 for s in shards:
+                    if s["file"] is None:  # a grown run's first models, streamed in blocks
+                        from memlens.growth import grown_rows
+
+                        for block in grown_rows(self, key, s["models"][1], shape[1:], dtype):
+                            f.write(block)
+                            digest.update(block)
+                            size += len(block)
+                        continue
                     with np.load(self.path / s["file"]) as z:
                         rows = np.ascontiguousarray(z[key], dtype=dtype)
                     if rows.shape != (s["models"][1] - s["models"][0], *shape[1:]):

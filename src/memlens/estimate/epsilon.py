@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ..errors import DataError
 from .heldout import split_halves
@@ -271,6 +271,8 @@ def one_run_p_value(m: int, r: int, v: int, epsilon: float, *, delta: float = 0.
         raise DataError(f"epsilon must be finite and >= 0, got {epsilon}")
     delta = _as_delta(delta)
     q = float(special.expit(epsilon))  # accuracy of ε-DP randomized response
+    from scipy import stats  # lazily: scipy.stats costs ~0.5 s of every CLI start
+
     tail = float(stats.binom.sf(v - 1, r, q))
     if delta > 0.0 and v > 0:
         below = stats.binom.pmf(np.arange(v - 1, -1, -1), r, q)  # P[Bin = v − i], i = 1..v
@@ -284,7 +286,7 @@ def _one_run_bound(m: int, r: int, v: int, *, beta: float, delta: float) -> floa
         return 0.0
     if delta == 0.0:
         # P[Bin(r, q) ≥ v] = β exactly at the one-sided Clopper–Pearson lower bound on v / r
-        q_lo = float(stats.beta.ppf(beta, v, r - v + 1))
+        q_lo = float(special.betaincinv(v, r - v + 1, beta))  # the Beta(v, r − v + 1) quantile
         return max(float(special.logit(q_lo)), 0.0)
     if one_run_p_value(m, r, v, 0.0, delta=delta) >= beta:
         return 0.0

@@ -9,7 +9,9 @@ Higher score always means "predicted member".
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy import (
+    special,  # betaincinv(a, b, q) is scipy.stats.beta.ppf(q, a, b), without scipy.stats' import cost
+)
 
 
 def _as_labels_scores(labels, scores) -> tuple[np.ndarray, np.ndarray]:
@@ -170,8 +172,8 @@ def clopper_pearson(k, n, *, level: float = 0.95):
     kf = k_arr.astype(np.float64)
     nf = n_arr.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        lo = np.where(k_arr == 0, 0.0, stats.beta.ppf(alpha / 2, kf, nf - kf + 1))
-        hi = np.where(k_arr == n_arr, 1.0, stats.beta.ppf(1 - alpha / 2, kf + 1, nf - kf))
+        lo = np.where(k_arr == 0, 0.0, special.betaincinv(kf, nf - kf + 1, alpha / 2))
+        hi = np.where(k_arr == n_arr, 1.0, special.betaincinv(kf + 1, nf - kf, 1 - alpha / 2))
     if lo.ndim == 0:
         return float(lo), float(hi)
     return lo, hi

@@ -14,7 +14,8 @@ gets its own page, :func:`write_lm_report` (:mod:`memlens.report.lm_section`); :
 writes that page when the directory holds a language-model audit and no ``scores.parquet``. So does
 a generative run (``RUN/generative.json`` from ``memlens generative audit``):
 :func:`write_generative_report` (:mod:`memlens.report.generative_section`). A directory written by
-``memlens capacity`` (``RUN/capacity.json``) gets :mod:`memlens.report.capacity_section`'s page.
+``memlens capacity`` (``RUN/capacity.json``) gets :mod:`memlens.report.capacity_section`'s page, one
+written by ``memlens ssl dejavu`` (``RUN/dejavu.json``) :mod:`memlens.report.ssl_section`'s.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ def write_report(run) -> Path:
         return write_lm_report(where)
     if is_generative_run(where):  # a diffusion or density audit: read through its store, checksums verified
         return write_generative_report(where)
+    if not isinstance(run, Run) and (where / "dejavu.json").is_file() and not (where / "scores.parquet").exists():
+        from memlens.report.ssl_section import write_ssl_report  # `memlens ssl dejavu`
+
+        return write_ssl_report(where)
     if not isinstance(run, Run) and is_capacity_run(where):  # `memlens capacity construct` / `decode` / `sweep`
         from memlens.report.capacity_section import write_capacity_report
 

@@ -76,6 +76,7 @@ class Facts:
     mia: dict
     classes: list[str]
     curve: dict | None = None  # training_curve.json: the attacks at each evaluation, when recorded
+    privacy: dict | None = None  # privacy.json: the DP-SGD accountant's ε, when the models were trained with it
 
     @property
     def config(self) -> dict:
@@ -129,10 +130,28 @@ class Facts:
                 bits.append(f"{t['optimizer']} lr {t.get('lr', '?')}")
             if "batch_size" in t:
                 bits.append(f"batch {t['batch_size']}")
+            bits += self.mitigation_words()
             return bits[0] + (f" ({', '.join(bits[1:])})" if len(bits) > 1 else "")
         if "estimator" in t:
             return str(t["estimator"]).rsplit(".", 1)[-1]
         return str(t.get("trainer", "unknown trainer"))
+
+    def mitigation_words(self) -> list[str]:
+        """What the run did against memorization: weight decay, early stopping, down-weighting, DP-SGD,
+        examples excluded by the design (removal, deduplication)."""
+        t, design = self.config.get("trainer", {}), self.config.get("design", {})
+        words = []
+        if t.get("weight_decay"):
+            words.append(f"weight decay {t['weight_decay']:g}")
+        if t.get("early_stopping"):
+            words.append(f"early stopping (patience {t['early_stopping']})")
+        if t.get("downweighted"):
+            words.append(f"{len(t['downweighted'])} examples down-weighted to {t.get('downweight', 0):g}")
+        if self.privacy:
+            words.append(f"DP-SGD ε ≤ {self.privacy['epsilon']:.2f}")
+        if design.get("excluded"):
+            words.append(f"{len(design['excluded'])} examples excluded ({design.get('exclusion', 'removed')})")
+        return words
 
     def data_words(self) -> str:
         d = self.dataset

@@ -118,6 +118,8 @@ def build(run) -> str:
     facts = Facts(manifest, run.scores, mia if isinstance(mia, dict) else {"attacks": {}}, classes)
     if "training_curve.json" in manifest.get("files", {}):
         facts.curve = run.store.read_json("training_curve.json")
+    if "privacy.json" in manifest.get("files", {}):
+        facts.privacy = run.store.read_json("privacy.json")
     gallery, problem = _load_gallery(run)
     return render(facts, gallery, problem, str(path))
 

@@ -17,6 +17,7 @@ from memlens.report.facts import (
     fpr_words,
     pct,
 )
+from memlens.train.dp import privacy_words
 
 # --- the verdict -------------------------------------------------------------------------------
 
@@ -225,6 +226,17 @@ def attack_table(f: Facts) -> str:
             f'<tr class="{"best" if name == best else ""}"><td>{esc(name)}{mark}</td><td>{m["auc"]:.3f}</td>'
             f"{''.join(cells)}<td>{members}</td></tr>"
         )
+    if has_eps and f.privacy:  # DP-SGD: the accountant's upper bound beside the audits' lower bounds
+        rows.append(f'<tr><td>DP-SGD accountant</td><td colspan="{len(levels) + 1}" class="hint">{esc(privacy_words(f.privacy))}</td>'
+                    f'<td title="no audit may exceed it">≤ {f.privacy["epsilon"]:.2f}</td><td></td></tr>')
+    one_run = f.mia.get("one_run")
+    if isinstance(one_run, dict) and has_eps:  # a one-run:M design: each model audited on its own
+        best_model = max(one_run.get("models", []), key=lambda m: m["epsilon_lower_bound"], default=None)
+        detail = (f"Steinke et al. one-run audit on {one_run.get('canaries')} canaries, each model alone"
+                  + (f"; best: model {best_model['model']}, {best_model['correct']} of {best_model['guesses']} "
+                     "guesses right" if best_model else ""))  # fmt: skip
+        rows.append(f'<tr><td>one run</td><td colspan="{len(levels) + 1}" class="hint">{esc(detail)}</td>'
+                    f'<td>{one_run["epsilon_lower_bound"]:.2f}</td><td></td></tr>')
     protocol = f.mia.get("protocol")
     targets = f.mia.get("targets")
     how = ""

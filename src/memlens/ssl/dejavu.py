@@ -87,6 +87,36 @@ def _labels(name: str, a, n: int) -> np.ndarray:
     return y
 
 
+KNN_BACKENDS = ("auto", "faiss", "sklearn")
+
+
+def knn_backend(backend: str = "auto") -> str:
+    """The search library ``backend`` resolves to: ``"faiss"`` or ``"sklearn"``."""
+    if backend not in KNN_BACKENDS:
+        raise DejaVuInputError(f"Unknown k-NN backend {backend!r}; choose one of {', '.join(KNN_BACKENDS)}.")
+    if backend != "auto":
+        return backend
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return "sklearn"
+    return "faiss"
+
+
+def nearest_neighbours(queries: np.ndarray, public: np.ndarray, k: int, *, backend: str = "auto") -> np.ndarray:
+    """(Q, k) rows of ``public`` nearest (ℓ2) to each query, nearest first, by exact search."""
+    if knn_backend(backend) == "faiss":
+        import faiss
+
+        index = faiss.IndexFlatL2(public.shape[1])
+        index.add(np.ascontiguousarray(public, dtype=np.float32))
+        _, neighbours = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return neighbours.astype(np.int64)
+    from sklearn.neighbors import NearestNeighbors
+
+    return NearestNeighbors(n_neighbors=k).fit(public).kneighbors(queries)[1].astype(np.int64)
+
+
 def knn_label_inference(
     query_embeddings,
     public_embeddings,
@@ -94,15 +124,18 @@ def knn_label_inference(
     *,
     k: int = 100,
     n_classes: int | None = None,
+    backend: str = "auto",
 ) -> KNNLabelInference:
     """Decode a label for each query from its k nearest labelled public embeddings (ℓ2).
 
     Meehan et al.'s attack: the class counts among the k = 100 nearest public points give the
     prediction (top-1 and top-5 by count) and the confidence, −entropy of the count histogram.
-    The search is scikit-learn's exact ``NearestNeighbors`` (the paper used a FAISS flat ℓ2
-    index, which gives the same neighbours). Ties between classes with equal counts go to the
-    lower class index (as ``numpy.argmax`` and scikit-learn's ``KNeighborsClassifier`` do);
-    points at exactly the k-th distance are chosen by scikit-learn.
+    The search is exact: FAISS's flat ℓ2 index (``IndexFlatL2``, float32, as the paper's code)
+    when FAISS is importable, else scikit-learn's ``NearestNeighbors`` (float64); both find the
+    same neighbours except among points whose distances agree to float32 precision. Ties
+    between classes with equal counts go to the lower class index (as ``numpy.argmax`` and
+    scikit-learn's ``KNeighborsClassifier`` do); points at exactly the k-th distance are chosen
+    by the search library.
 
     Args:
         query_embeddings: (Q, D) embeddings of the attacked crops.
@@ -110,6 +143,7 @@ def knn_label_inference(
         public_labels: (N,) integer classes of the public set.
         k: neighbours per query, 1 ≤ k ≤ N.
         n_classes: C, the number of classes (default: the largest public label + 1).
+        backend: ``"faiss"``, ``"sklearn"`` or ``"auto"`` (FAISS when importable, else scikit-learn).
 
     Returns:
         ``KNNLabelInference`` with (Q,) ``predicted`` and ``confidence``, (Q, C) ``histogram``.
@@ -120,8 +154,6 @@ def knn_label_inference(
         >>> out.predicted.tolist(), out.histogram.tolist(), round(float(out.confidence[0]), 4)
         ([1], [[1, 2]], -0.6365)
     """
-    from sklearn.neighbors import NearestNeighbors
-
     queries = _finite_matrix("query embeddings", query_embeddings)
     public = _finite_matrix("public embeddings", public_embeddings)
     if queries.shape[1] != public.shape[1]:
@@ -150,8 +182,7 @@ def knn_label_inference(
         )
     n_classes = int(n_classes)
 
-    search = NearestNeighbors(n_neighbors=int(k)).fit(public)
-    _, neighbours = search.kneighbors(queries)  # (Q, k), nearest first
+    neighbours = nearest_neighbours(queries, public, int(k), backend=backend)  # (Q, k), nearest first
     neighbour_labels = labels[neighbours]  # (Q, k)
     # one bincount over (row, class) cells: cell r·C + c counts row r's neighbours of class c
     cells = np.arange(len(queries))[:, None] * n_classes + neighbour_labels  # (Q, k)

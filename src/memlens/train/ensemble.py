@@ -53,9 +53,22 @@ class Ensemble:
             ``activations_1``, … of shape (models, N, units) and ``test_activations_k`` on the
             test set (the CNN's after pooling, flattened) — what layer-wise decoders such as
             :class:`memlens.capacity.masc.MASC` read. Off by default: they are large.
+        early_stopping: Patience in epochs, or None (train all ``epochs``). Each model's accuracy
+            on the test split is measured after every epoch; a model stops once it has not
+            improved for this many epochs, and every model ends with its best epoch's weights.
+            The test split, not the model's OUT examples, so the stopping rule never looks at a
+            training-pool example and every observation on the pool (Feldman–Zhang, the attacks)
+            stays exactly as valid as without it; the price is that the run's test accuracy is
+            that of the best of up to ``epochs`` checkpoints on the same examples (optimistic by
+            the selection). Needs a dataset with a test split.
+        downweighted, downweight: Example ids whose training loss is multiplied by
+            ``downweight`` (≥ 0); each model's loss is the weighted mean over its batch,
+            Σ wᵢ·lossᵢ / Σ wᵢ, so weight 1 is plain training and weight 0 drops the example from
+            the gradient (it still takes a batch slot).
 
-    ``depth`` and ``activations`` enter :meth:`config` only when not at their defaults, so runs
-    made before they existed keep their identity and still resume.
+    ``depth``, ``activations``, ``early_stopping`` and the down-weighting enter :meth:`config`
+    only when not at their defaults, so runs made before they existed keep their identity and
+    still resume.
 
     Example:
         >>> from memlens.data import load
@@ -84,11 +97,20 @@ class Ensemble:
     device: str = "auto"
     depth: int = 1
     activations: bool = False
+    early_stopping: int | None = None
+    downweighted: tuple[int, ...] = ()
+    downweight: float = 1.0
 
     def __post_init__(self) -> None:
         from memlens.train import proxies
 
         _check_settings(self)  # before anything divides by them or trains with them
+        self.downweighted = tuple(sorted({int(i) for i in self.downweighted}))
+        if self.early_stopping is not None and self.proxies:
+            raise MemlensError(
+                "Early stopping restores each model's best epoch, which the proxies' checkpoints do not "
+                "follow; drop --proxies or --early-stopping."
+            )
         self.proxies = tuple(sorted(set(self.proxies)))
         if self.proxies and self.proxy_every is None:
             self.proxy_every = max(1, self.epochs // 10)
@@ -123,9 +145,13 @@ class Ensemble:
 
         ``depth`` and ``activations`` appear only when changed, so older runs' configs still match.
         """
-        optional = {"depth": 1, "activations": False}
-        return {"trainer": "ensemble", **{k: v for k, v in asdict(self).items()
-                                          if k != "device" and not (k in optional and v == optional[k])}}
+        optional = {"depth": 1, "activations": False, "early_stopping": None, "downweighted": (), "downweight": 1.0}
+        config = {"trainer": "ensemble", **{k: v for k, v in asdict(self).items()
+                                            if k != "device" and not (k in optional and v == optional[k])}}
+        if "downweighted" in config:  # weights only mean something together with their ids
+            config["downweighted"] = list(config["downweighted"])
+            config["downweight"] = self.downweight
+        return config
 
     def resolve_device(self) -> dict:
         """Where this trainer runs (``cpu`` or ``cuda``) and why; resolved once per trainer."""
@@ -257,6 +283,17 @@ class Ensemble:
         counts = membership.sum(axis=1)
         if (counts == 0).any():
             raise MemlensError("A model in this design has no training examples.")
+        example_weight = np.ones(n, dtype=np.float32)
+        if self.downweighted:
+            if max(self.downweighted) >= n:
+                raise MemlensError(f"Down-weighted ids reach {max(self.downweighted)}; the dataset has ids 0..{n - 1}.")
+            example_weight[list(self.downweighted)] = self.downweight
+        if self.early_stopping is not None and not data.has_test:
+            raise MemlensError(
+                f"Early stopping measures each model on the test split, and {data.name} has none. Use a "
+                "dataset with a test split (digits, fashion-mnist, an .npz with X_test/y_test) or drop "
+                "--early-stopping."
+            )
         mean, std = _standardizer(data.X)
         device = torch.device(self.resolve_device()["device"])
         X = torch.from_numpy((data.X - mean) / std).to(device)
@@ -278,6 +315,10 @@ class Ensemble:
 
             tracker = ProxyTracker(self, self.proxies, m, n, epochs=self.epochs,
                                    curvature_vectors=self.curvature_vectors, curvature_step=self.curvature_step)
+        stopper = None
+        if self.early_stopping is not None:
+            X_val = torch.from_numpy((data.X_test - mean) / std).to(device)
+            stopper = _EarlyStopping(params, m, self.early_stopping)
         for epoch in range(1, self.epochs + 1):
             # (M, steps·B) example ids, each row a fresh permutation of that model's members;
             # shorter rows are padded with weight-0 entries (designs here differ by at most a few)
@@ -285,21 +326,39 @@ class Ensemble:
             weight = np.zeros((m, steps * B), dtype=np.float32)
             for j in range(m):
                 idx[j, : counts[j]] = rngs[j].permutation(members[j])
-                weight[j, : counts[j]] = 1.0
+                weight[j, : counts[j]] = example_weight[idx[j, : counts[j]]]
             idx_t, weight_t = torch.from_numpy(idx).to(device), torch.from_numpy(weight).to(device)
+            training = None if stopper is None else torch.from_numpy(~stopper.stopped).to(device)
             for s in range(steps):
                 bi, bw = idx_t[:, s * B : (s + 1) * B], weight_t[:, s * B : (s + 1) * B]
                 with autocast:
                     logits = self._forward(params, X[bi], data.image_shape, shared=False)
                 losses = F.cross_entropy(logits.float().flatten(0, 1), y[bi].flatten(), reduction="none")
-                per_model = (losses.view(m, -1) * bw).sum(1) / bw.sum(1).clamp_min(1)
+                if self.downweighted:  # weighted mean; a batch of weight 0 only sits the step out
+                    total = bw.sum(1)
+                    per_model = (losses.view(m, -1) * bw).sum(1) / total.clamp_min(1e-12)
+                    active = total > 0
+                else:  # bit-for-bit the unweighted mean of the examples present
+                    per_model = (losses.view(m, -1) * bw).sum(1) / bw.sum(1).clamp_min(1)
+                    active = bw[:, 0] > 0  # a model whose subset is used up sits this step out
                 opt.zero_grad()
                 per_model.sum().backward()
-                opt.step(active=bw[:, 0] > 0)  # a model whose subset is used up sits this step out
+                opt.step(active=active if training is None else active & training)
             if tracker is not None and epoch % self.proxy_every == 0:
                 tracker.update(params, X, y, data.image_shape, epoch=epoch, lr=self.lr)
+            if stopper is not None:
+                with torch.no_grad():
+                    val = self._observe(params, X_val, data.y_test, data.image_shape, probabilities=False)
+                stopper.update(params, val["correct"].mean(axis=1), epoch)
             if progress:
                 progress(m)
+            if stopper is not None and stopper.stopped.all():
+                if progress:  # the epochs no model trains still count as done
+                    for _ in range(self.epochs - epoch):
+                        progress(m)
+                break
+        if stopper is not None:
+            stopper.restore(params)
         with torch.no_grad():
             out = self._observe(params, X, data.y, data.image_shape)
             if tracker is not None:
@@ -326,6 +385,41 @@ class Ensemble:
         for k, layer in enumerate(zip(*hidden_chunks, strict=True)):
             out[f"activations_{k}"] = torch.cat(layer, dim=1).numpy()
         return out
+
+
+class _EarlyStopping:
+    """Per-model best validation accuracy, the epoch it came at, and a copy of those weights.
+
+    Parameters are stacked with the models as consecutive blocks along axis 0 (dense and conv
+    alike), so ``p.view(M, -1)[j]`` is model j's slice of any of them.
+    """
+
+    def __init__(self, params, m: int, patience: int):
+        self.m, self.patience = m, patience
+        self.best = [p.detach().clone() for p in params]
+        self.best_accuracy = np.full(m, -1.0)
+        self.best_epoch = np.zeros(m, dtype=np.int64)
+        self.stopped = np.zeros(m, dtype=bool)
+
+    def update(self, params, accuracy: np.ndarray, epoch: int) -> None:
+        import torch
+
+        improved = (accuracy > self.best_accuracy) & ~self.stopped
+        if improved.any():
+            rows = torch.from_numpy(np.flatnonzero(improved)).to(params[0].device)
+            with torch.no_grad():
+                for kept, p in zip(self.best, params, strict=True):
+                    kept.view(self.m, -1)[rows] = p.detach().view(self.m, -1)[rows]
+            self.best_accuracy[improved] = accuracy[improved]
+            self.best_epoch[improved] = epoch
+        self.stopped |= epoch - self.best_epoch >= self.patience
+
+    def restore(self, params) -> None:
+        import torch
+
+        with torch.no_grad():
+            for kept, p in zip(self.best, params, strict=True):
+                p.copy_(kept)
 
 
 def auto_epochs(examples_per_model: int, batch_size: int, *, min_steps: int = 500, min_epochs: int = 20) -> int:
@@ -363,6 +457,18 @@ def _check_settings(trainer: Ensemble) -> None:
                 f"Ensemble {called(name)} must be a finite number "
                 f"{'>=' if closed else '>'} {low:g}; got {value!r}."
             )
+    if trainer.early_stopping is not None and (
+        isinstance(trainer.early_stopping, bool)
+        or not isinstance(trainer.early_stopping, numbers.Integral)
+        or trainer.early_stopping < 1
+    ):
+        raise MemlensError(
+            f"Ensemble early_stopping (--early-stopping) is a patience in epochs, a whole number >= 1; "
+            f"got {trainer.early_stopping!r}."
+        )
+    dw = trainer.downweight
+    if isinstance(dw, bool) or not isinstance(dw, numbers.Real) or not math.isfinite(dw) or dw < 0:
+        raise MemlensError(f"Ensemble downweight must be a finite number >= 0; got {dw!r}.")
     if not isinstance(trainer.activations, bool):
         raise MemlensError(f"Ensemble activations must be True or False; got {trainer.activations!r}.")
 

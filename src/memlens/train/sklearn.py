@@ -93,7 +93,7 @@ def _full_proba(est, X, n_classes: int) -> np.ndarray:
 
 
 def parse_model(spec: str, **ensemble_options):
-    """A trainer from its CLI spelling: ``mlp``, ``cnn``, ``logreg`` or ``sklearn:MODULE.CLASS``.
+    """A trainer from its CLI spelling: ``mlp``, ``cnn``, ``logreg``, ``retrieval`` or ``sklearn:MODULE.CLASS``.
 
     For ``sklearn:MODULE.CLASS`` the module is imported (its import-time code runs, as with any
     import) and the class is created, with no arguments, only once :func:`resolve_classifier`
@@ -105,6 +105,16 @@ def parse_model(spec: str, **ensemble_options):
         return Ensemble(spec, **ensemble_options)
     if spec == "logreg":  # multinomial logistic regression, trained by the fast ensemble path
         return Ensemble("linear", **ensemble_options)
+    if spec == "retrieval":  # RetroPrompt-style retrieval head on frozen PCA features
+        if ensemble_options.get("proxies"):
+            raise MemlensError(
+                f"Proxies ({', '.join(ensemble_options['proxies'])}) are not recorded by the retrieval "
+                "head, a convex head fitted to its optimum with no training trajectory; its exact "
+                "self-influence is memlens.retrieval.self_influence. Drop --proxies."
+            )
+        from memlens.retrieval import RetrievalTrainer
+
+        return RetrievalTrainer()
     if spec.startswith("sklearn:"):
         if ensemble_options.get("proxies"):
             raise MemlensError(
@@ -124,7 +134,7 @@ def parse_model(spec: str, **ensemble_options):
             ) from None
         return Sklearn(estimator)
     raise MemlensError(
-        f"Unknown model '{spec}'. Use mlp, cnn, logreg, or sklearn:MODULE.CLASS "
+        f"Unknown model '{spec}'. Use mlp, cnn, logreg, retrieval, or sklearn:MODULE.CLASS "
         "(e.g. sklearn:sklearn.ensemble.RandomForestClassifier)."
     )
 
