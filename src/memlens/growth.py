@@ -34,8 +34,9 @@ def growth(path, old_config: dict, new_config: dict, old_membership: np.ndarray,
     spec = new_config["design"].get("spec", "?")
     if new_models < old_models:
         raise RunStoreError(
-            f"{path} holds {old_models} models and this command asks for {new_models}: a run grows but "
-            f"never shrinks. Use --models {old_models} (or more), or a new --out."
+            f"{path} holds a run with another configuration: {old_models} models, where this command asks "
+            f"for {new_models}; a run grows but never shrinks. Use --models {old_models} (or more), a new "
+            f"--out, or delete {path} to start over."
         )
     if new_membership.shape[0] < old_models or not np.array_equal(new_membership[:old_models], old_membership):
         why = (

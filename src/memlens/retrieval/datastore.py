@@ -46,7 +46,13 @@ class Datastore:
     """
 
     def __init__(self, keys, labels, n_classes: int) -> None:
-        import faiss
+        try:
+            import faiss
+        except ImportError:
+            raise RetrievalError(
+                "The retrieval head's datastore searches with FAISS, which is not installed: "
+                "pip install 'memlens[knn]' (or pip install faiss-cpu)."
+            ) from None
 
         self.keys = _normalize(keys)
         self.labels = np.asarray(labels, dtype=np.int64)
