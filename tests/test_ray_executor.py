@@ -21,6 +21,19 @@ def local_ray():
     ray.shutdown()
 
 
+class _Wrapped:
+    """A trainer whose fit_observe is ``fit``; everything else is ``trainer``'s. Ray pickles the
+    test's local ``fit`` by value, so the workers need not import this file."""
+
+    def __init__(self, trainer, fit):
+        self.trainer, self.fit_observe = trainer, fit
+
+    def __getattr__(self, name):  # not for the attributes themselves, which unpickling asks for first
+        if name in ("trainer", "fit_observe"):
+            raise AttributeError(name)
+        return getattr(self.trainer, name)
+
+
 def _arrays(store) -> dict:
     return {name: np.asarray(store.observation(name)) for name in store.observation_names()}
 
@@ -44,22 +57,13 @@ def test_ray_run_equals_in_process_bitwise_even_when_a_worker_is_killed(local_ra
 
     marker = tmp_path / "killed-once"
 
-    class DiesOnceOnShard1:  # defined here so Ray ships it by value to its workers
-        def __init__(self, trainer):
-            self.trainer = trainer
+    def dies_once_on_shard_1(data, membership, seeds, progress=None):
+        if seeds[0].spawn_key[-1] == 2 and not marker.exists():  # shard 1: models 2 and 3
+            marker.touch()
+            os._exit(1)  # the worker process dies, as under the out-of-memory killer
+        return trainer.fit_observe(data, membership, seeds, progress)
 
-        def __getattr__(self, name):  # not for "trainer" itself, which unpickling asks for first
-            if name == "trainer":
-                raise AttributeError(name)
-            return getattr(self.trainer, name)
-
-        def fit_observe(self, data, membership, seeds, progress=None):
-            if seeds[0].spawn_key[-1] == 2 and not marker.exists():  # shard 1: models 2 and 3
-                marker.touch()
-                os._exit(1)  # the worker process dies, as under the out-of-memory killer
-            return self.trainer.fit_observe(data, membership, seeds, progress)
-
-    run = ml.audit(data, design, DiesOnceOnShard1(trainer), tmp_path / "ray", shard_size=2,
+    run = ml.audit(data, design, _Wrapped(trainer, dies_once_on_shard_1), tmp_path / "ray", shard_size=2,
                    executor=Ray(), progress=False)  # fmt: skip
     assert marker.exists(), "the worker was never killed: the retry path went untested"
     ours, theirs = _arrays(run.store), _arrays(reference.store)
@@ -70,21 +74,12 @@ def test_ray_run_equals_in_process_bitwise_even_when_a_worker_is_killed(local_ra
 
 
 def test_the_trainers_own_error_surfaces_as_itself(local_ray, tmp_path):
-    class Broken:
-        def __init__(self, trainer):
-            self.trainer = trainer
-
-        def __getattr__(self, name):  # not for "trainer" itself, which unpickling asks for first
-            if name == "trainer":
-                raise AttributeError(name)
-            return getattr(self.trainer, name)
-
-        def fit_observe(self, *args, **kwargs):
-            raise MemlensError("the trainer says no")
+    def broken(*args, **kwargs):
+        raise MemlensError("the trainer says no")
 
     data = ml.data.load("digits:60")
     with pytest.raises(MemlensError, match="the trainer says no"):
-        ml.audit(data, ml.design.halves(2, 60), Broken(ml.train.Ensemble("linear", epochs=1)),
+        ml.audit(data, ml.design.halves(2, 60), _Wrapped(ml.train.Ensemble("linear", epochs=1), broken),
                  tmp_path / "r", executor=Ray(), progress=False)  # fmt: skip
 
 

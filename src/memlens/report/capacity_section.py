@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from memlens.errors import RunStoreError
-from memlens.report.facts import Section, duration, esc, pct
+from memlens.report.facts import Section, duration, esc, number, pct
 from memlens.report.plots import ATTACK_COLORS, CLEAN, INK, THRESHOLD, _figure, _legend, _png_uri
 from memlens.report.sections import _figure as _card
 from memlens.report.verdict import _tile
@@ -99,15 +99,8 @@ def shell_page(path: Path, result: dict, label: str, verdict_html: str, sections
     )  # fmt: skip
 
 
-def _num(x) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _fmt(x, digits: int = 2) -> str:
-    x = _num(x)
+    x = number(x)
     return "–" if not math.isfinite(x) else f"{x:.{digits}f}"
 
 
@@ -116,8 +109,8 @@ def _fmt(x, digits: int = 2) -> str:
 
 def slope_words(slope: dict, reference: float | None) -> str:
     """How the width grew, in words: 'like √N', 'linearly', 'barely', with the fitted exponent."""
-    b = _num(slope.get("slope"))
-    low, high = _num(slope.get("low")), _num(slope.get("high"))
+    b = number(slope.get("slope"))
+    low, high = number(slope.get("low")), number(slope.get("high"))
     interval = f" (95% interval {low:.2f} to {high:.2f})" if math.isfinite(low) and math.isfinite(high) else ""
     if b < 0.2:
         shape = "barely grows with N"
@@ -139,8 +132,8 @@ def construction_verdict(result: dict) -> str:
     rows = result.get("rows") or []
     method = str(result.get("method", "?"))
     slope = result.get("slope") or {}
-    train = [_num(r.get("train_accuracy")) for r in rows]
-    held = [_num(r.get("heldout_accuracy")) for r in rows]
+    train = [number(r.get("train_accuracy")) for r in rows]
+    held = [number(r.get("heldout_accuracy")) for r in rows]
     worst = min(train) if train else math.nan
     fits_all = bool(train) and worst == 1.0
     sizes = [int(r["n"]) for r in rows]
@@ -154,7 +147,7 @@ def construction_verdict(result: dict) -> str:
         _tile("training accuracy", pct(worst), "lowest over the sizes (100% = interpolates)", "" if fits_all else "warn"),
         _tile(f"held-out accuracy at N = {last.get('n', '?')}", pct(held[-1]) if held else "–",
               f"on the {last.get('heldout_n', 0):,} examples not fitted"),
-        _tile("time", duration(_num(result.get("seconds"))), "all fits"),
+        _tile("time", duration(number(result.get("seconds"))), "all fits"),
     ]
     labels = str(result.get("labels", "given"))
     findings = [
@@ -165,7 +158,7 @@ def construction_verdict(result: dict) -> str:
         "<b>Subsets</b>: each N is the first N examples of one class-balanced random order (nested subsets); "
         "the rest of the pool is held out.",
     ]
-    errors = [_num(r.get("max_abs_error")) for r in rows if r.get("max_abs_error") is not None]
+    errors = [number(r.get("max_abs_error")) for r in rows if r.get("max_abs_error") is not None]
     if errors:
         findings.append(f"<b>Exactness</b>: the largest |f(x<sub>i</sub>) − y<sub>i</sub>| of the real-valued "
                         f"network over the training points was {max(errors):.2g} (float64).")
@@ -215,8 +208,8 @@ def construction_plots(result: dict) -> Section:
     if len(rows) < 2:
         body = '<p class="notice">One size only: no width curve to draw.</p>'
     else:
-        uri = width_plot([r["n"] for r in rows], [r["width_total"] for r in rows], _num(slope.get("slope")),
-                         _num(slope.get("intercept")))
+        uri = width_plot([r["n"] for r in rows], [r["width_total"] for r in rows], number(slope.get("slope")),
+                         number(slope.get("intercept")))
         body = _card(
             uri, "Width vs N", "The total hidden width the construction needed at each training-set size N, on "
             "log–log axes, with the fitted power law (solid) and a √N line through the smallest N (dotted).",
@@ -231,9 +224,9 @@ def construction_table(result: dict) -> Section:
     body = "".join(
         "<tr>" + "".join(f"<td>{c}</td>" for c in (
             f"{int(r['n']):,}", esc(",".join(map(str, r.get("widths", [])))), f"{int(r['width_total']):,}",
-            f"{int(r['parameters']):,}", pct(_num(r.get("train_accuracy"))),
-            "–" if r.get("max_abs_error") is None else f"{_num(r['max_abs_error']):.2g}",
-            pct(_num(r.get("heldout_accuracy"))), _fmt(r.get("seconds"), 3))) + "</tr>"
+            f"{int(r['parameters']):,}", pct(number(r.get("train_accuracy"))),
+            "–" if r.get("max_abs_error") is None else f"{number(r['max_abs_error']):.2g}",
+            pct(number(r.get("heldout_accuracy"))), _fmt(r.get("seconds"), 3))) + "</tr>"
         for r in result.get("rows") or [])
     table = (f'<div class="card"><table class="small" id="cap-sizes"><thead><tr>{"".join(f"<th>{h}</th>" for h in head)}'
              f"</tr></thead><tbody>{body}</tbody></table></div>")
@@ -244,13 +237,13 @@ def construction_table(result: dict) -> Section:
 
 
 def _layer_series(result: dict, kind: str, column: str) -> list[float]:
-    return [_num(v) for v in (((result.get("masc") or {}).get(kind) or {}).get(column) or {}).get("mean", [])]
+    return [number(v) for v in (((result.get("masc") or {}).get(kind) or {}).get(column) or {}).get("mean", [])]
 
 
 def masc_verdict(result: dict) -> str:
     layers = [str(x) for x in result.get("layers") or []]
     test = _layer_series(result, "given", "test")
-    network = _num(result.get("network_test_accuracy"))
+    network = number(result.get("network_test_accuracy"))
     best = int(np.nanargmax(test)) if test and np.isfinite(test).any() else None
     best_acc = test[best] if best is not None else math.nan
     if best is None:
@@ -263,7 +256,7 @@ def masc_verdict(result: dict) -> str:
                     f"{pct(best_acc)}{compare}.")
         if best < len(layers) - 1:
             headline += " Later layers decode them worse: they have memorized the training labels at the cost of the pattern."
-    planted = int(_num(result.get("planted")) or 0)
+    planted = int(number(result.get("planted")) or 0)
     tiles = [
         _tile("best layer", esc(layers[best]) if best is not None else "–", "highest MASC test accuracy"),
         _tile("MASC test accuracy", pct(best_acc), "given-label subspaces, mean over models"),
@@ -313,7 +306,7 @@ def masc_plots(result: dict) -> Section:
         "test (true-label subspaces)": _layer_series(result, "true", "test"),
         "corrupted examples' true labels": _layer_series(result, "true", "noisy_true"),
     }
-    uri = layer_plot(layers, curves, _num(result.get("network_test_accuracy")))
+    uri = layer_plot(layers, curves, number(result.get("network_test_accuracy")))
     body = _card(
         uri, "Decodability layer by layer", "MASC accuracy at each layer, mean over the audited models: on the "
         "test set, on each model's training examples against the labels it was given, and, with subspaces "
@@ -344,14 +337,14 @@ def masc_table(result: dict) -> Section:
 
 def rate_label(corruption) -> str:
     """The legend name of a label-corruption rate: "ρ = 0.2"; a run with no label noise planted is ρ = 0."""
-    rate = _num(corruption)
+    rate = number(corruption)
     return "ρ = 0 (no label noise)" if not math.isfinite(rate) else f"ρ = {rate:g}"
 
 
 def _by_rate(result: dict) -> list[dict]:
     """The runs of a multi-run decode, by increasing corruption rate (no label noise first)."""
     runs = list(result.get("runs") or [])
-    return sorted(runs, key=lambda r: (_num(r.get("corruption")) if r.get("corruption") is not None else 0.0))
+    return sorted(runs, key=lambda r: (number(r.get("corruption")) if r.get("corruption") is not None else 0.0))
 
 
 def rate_plot(layers, curves: list[tuple[str, list[float]]], *, networks: list[float] | None = None,
@@ -369,11 +362,11 @@ def rate_plot(layers, curves: list[tuple[str, list[float]]], *, networks: list[f
         v = np.asarray(values, dtype=np.float64)
         if np.isfinite(v).any():
             ax.plot(np.arange(len(v)), v, marker="o", markersize=5, linewidth=1.8, color=shades[i], label=name)
-        net = _num(networks[i]) if networks is not None else math.nan
+        net = number(networks[i]) if networks is not None else math.nan
         if math.isfinite(net):
             ax.axhline(net, color=shades[i], linestyle="--", linewidth=1.0, alpha=0.8)
     handles, names = ax.get_legend_handles_labels()
-    if networks is not None and any(math.isfinite(_num(n)) for n in networks):
+    if networks is not None and any(math.isfinite(number(n)) for n in networks):
         handles.append(Line2D([], [], color=INK, linestyle="--", linewidth=1.0))
         names.append("network test accuracy (dashed)")
     ax.set_xticks(np.arange(len(layers)), labels=list(layers))
@@ -405,22 +398,22 @@ def rates_verdict(result: dict) -> str:
         best, acc = _best(run)
         layers = [str(x) for x in run.get("layers") or []]
         parts.append(f"{esc(rate_label(run.get('corruption')))}: <b>{esc(layers[best]) if best is not None else '–'}"
-                     f"</b> ({pct(acc)}, network {pct(_num(run.get('network_test_accuracy')))})")
+                     f"</b> ({pct(acc)}, network {pct(number(run.get('network_test_accuracy')))})")
     headline = (f"Across {len(runs)} label-corruption rates, the best layer's MASC test accuracy goes from "
                 f"{pct(low_acc)} at {esc(rate_label(low.get('corruption')))} to {pct(high_acc)} at "
                 f"{esc(rate_label(high.get('corruption')))}; the network's own test accuracy from "
-                f"{pct(_num(low.get('network_test_accuracy')))} to {pct(_num(high.get('network_test_accuracy')))}.")
-    gaps = [_best(r)[1] - _num(r.get("network_test_accuracy")) for r in runs]
+                f"{pct(number(low.get('network_test_accuracy')))} to {pct(number(high.get('network_test_accuracy')))}.")
+    gaps = [_best(r)[1] - number(r.get("network_test_accuracy")) for r in runs]
     finite = [g for g in gaps if math.isfinite(g)]
     tiles = [
         _tile("runs", str(len(runs)), "one audit per corruption rate"),
         _tile(f"best MASC test at {esc(rate_label(high.get('corruption')))}", pct(high_acc),
               "given-label subspaces, mean over models"),
         _tile(f"network test at {esc(rate_label(high.get('corruption')))}",
-              pct(_num(high.get("network_test_accuracy"))), "the audited models themselves"),
+              pct(number(high.get("network_test_accuracy"))), "the audited models themselves"),
         _tile("largest gain over the network", "–" if not finite else f"{max(finite) * 100:+.1f} pts",
               "best layer minus network test accuracy"),
-        _tile("time", duration(_num(result.get("seconds"))), "all runs"),
+        _tile("time", duration(number(result.get("seconds"))), "all runs"),
     ]
     findings = [f"<b>Best layer per rate</b>: {'; '.join(parts)}.",
                 "<b>Runs</b>: " + "; ".join(
@@ -440,7 +433,7 @@ def rates_plots(result: dict) -> Section:
     layers = max(([str(x) for x in r.get("layers") or []] for r in runs), key=len)
     names = [rate_label(r.get("corruption")) for r in runs]
     test = rate_plot(layers, [(n, _layer_series(r, "given", "test")) for n, r in zip(names, runs, strict=True)],
-                     networks=[_num(r.get("network_test_accuracy")) for r in runs],
+                     networks=[number(r.get("network_test_accuracy")) for r in runs],
                      ylabel="MASC test accuracy (mean over models)")
     noisy = rate_plot(layers, [(n, _layer_series(r, "given", "noisy_given")) for n, r in zip(names, runs, strict=True)],
                       ylabel="MASC accuracy on corrupted examples")
@@ -466,13 +459,13 @@ def rates_table(result: dict) -> Section:
     for run in _by_rate(result):
         layers = [str(x) for x in run.get("layers") or []]
         best, acc = _best(run)
-        network = _num(run.get("network_test_accuracy"))
+        network = number(run.get("network_test_accuracy"))
         gap = acc - network
         noisy = _layer_series(run, "given", "noisy_given")
         cells = (esc(rate_label(run.get("corruption"))), esc(run.get("audit_run", "?")),
                  esc(layers[best]) if best is not None else "–", pct(acc), pct(network),
                  "–" if not math.isfinite(gap) else f"{gap * 100:+.1f} pts",
-                 pct(_num(run.get("network_train_accuracy"))), pct(noisy[-1]) if noisy else "–")
+                 pct(number(run.get("network_train_accuracy"))), pct(noisy[-1]) if noisy else "–")
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     table = (f'<div class="card"><table class="small" id="cap-rates"><thead><tr>{"".join(f"<th>{h}</th>" for h in head)}'
              f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
@@ -490,19 +483,19 @@ def sweep_verdict(result: dict) -> str:
     if fit.get("slope") is None:
         law = esc(fit.get("reason", "no exponent could be fitted"))
     else:
-        b, low, high = _num(fit.get("slope")), _num(fit.get("low")), _num(fit.get("high"))
+        b, low, high = number(fit.get("slope")), number(fit.get("low")), number(fit.get("high"))
         interval = f" (95% interval {low:.2f} to {high:.2f})" if math.isfinite(low) and math.isfinite(high) else ""
         inside = math.isfinite(low) and low <= 1.0 <= high
         law = (f"the smallest width that fits grows as (m/d)<sup>{b:.2f}</sup>{interval}; Daniely predicts "
                f"exponent 1 up to log factors" + (", inside the interval" if inside else ""))
     headline = f"{len(found)} of {len(rows)} settings found a width that fits every random label; {law}."
-    ratios = [_num(r.get("q_min_d_over_m")) for r in found]
+    ratios = [number(r.get("q_min_d_over_m")) for r in found]
     tiles = [
         _tile("exponent", _fmt(fit.get("slope")), "slope of log q<sub>min</sub> vs log m/d"),
         _tile("q<sub>min</sub>·d/m", f"{min(ratios):.2f} – {max(ratios):.2f}" if ratios else "–",
               "width per point per dimension"),
         _tile("models trained", f"{sum(int(r.get('models', 0)) for r in rows):,}", "over all rounds"),
-        _tile("time", duration(_num(result.get("seconds"))), "all settings"),
+        _tile("time", duration(number(result.get("seconds"))), "all settings"),
     ]
     findings = [
         f"<b>Problem</b>: m points uniform on the sphere in R<sup>d</sup> with uniform ±1 labels, "
@@ -529,8 +522,8 @@ def sweep_plots(result: dict) -> Section:
     if fit.get("slope") is None:
         body = '<p class="notice">Fewer than two distinct m/d with a fitted width: no curve to draw.</p>'
     else:
-        uri = width_plot([r["m_over_d"] for r in found], [r["q_min"] for r in found], _num(fit["slope"]),
-                         _num(fit["intercept"]), reference=1.0, xlabel="m/d (log scale)",
+        uri = width_plot([r["m_over_d"] for r in found], [r["q_min"] for r in found], number(fit["slope"]),
+                         number(fit["intercept"]), reference=1.0, xlabel="m/d (log scale)",
                          ylabel="smallest width that fits, q_min (log scale)", points="q_min of one (m, d)")
         body = _card(uri, "Smallest width vs m/d", "The smallest width fitting every random label, per (m, d), on "
                      "log–log axes, with the fitted power law (solid) and a line of slope 1 through the first point.",

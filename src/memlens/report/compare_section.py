@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from memlens.report.facts import Section, esc, pct
+from memlens.report.facts import Section, esc, number, pct
 from memlens.report.plots import (
     ATTACK_COLORS,
     CLEAN,
@@ -37,15 +37,8 @@ EXTRA_CSS = ("table.small td img.thumb { width: 44px; height: 44px; image-render
 SCATTERS = 8  # before/after scatters drawn at most (one per AFTER run)
 
 
-def _num(x) -> float:
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _signed(x, digits: int = 2) -> str:
-    x = _num(x)
+    x = number(x)
     return "–" if not math.isfinite(x) else f"{x:+.{digits}f}".replace("-", "−")
 
 
@@ -119,18 +112,18 @@ def _best(summary: dict, level: str) -> tuple[float, float, float]:
         return math.nan, math.nan, math.nan
     attack = summary["attacks"][best]
     ci = attack.get("tpr_ci", {}).get(level) or [math.nan, math.nan]
-    return _num(attack["tpr_at_fpr"].get(level)), _num(ci[0]), _num(ci[1])
+    return number(attack["tpr_at_fpr"].get(level)), number(ci[0]), number(ci[1])
 
 
 def _accuracy(summary: dict) -> tuple[float, float, float]:
     acc = summary.get("test_accuracy") or {}
-    return _num(acc.get("mean")), _num(acc.get("low")), _num(acc.get("high"))
+    return number(acc.get("mean")), number(acc.get("low")), number(acc.get("high"))
 
 
 def verdict_section(result: dict) -> str:
     pairs = result["comparisons"]
     before = result["runs"][0]
-    fell = [p for p in pairs if _num(p["memorization_change"]["high"]) < 0]
+    fell = [p for p in pairs if number(p["memorization_change"]["high"]) < 0]
     headline = (f"{len(fell)} of {len(pairs)} mitigation(s) lowered memorization on the same "
                 f"{result['n_examples']:,} examples (95% interval of the mean change below 0)"
                 if pairs else "Nothing to compare.")
@@ -166,7 +159,7 @@ def frontier_section(result: dict) -> Section:
     from memlens.compare import pareto_front
 
     tpr = np.array([_best(r, "0.001") for r in runs], dtype=np.float64).reshape(-1, 3)
-    eps = np.array([_num(r["epsilon_lower_bound"]) for r in runs])
+    eps = np.array([number(r["epsilon_lower_bound"]) for r in runs])
     nan = np.full(len(runs), np.nan)
     cards = [
         _card(frontier_plot(names, acc[:, 0], acc[:, 1], acc[:, 2], tpr[:, 0], tpr[:, 1], tpr[:, 2],
@@ -206,7 +199,7 @@ def scatter_section(result: dict, runs) -> Section:
 
 
 def _ci(low, high, digits: int = 3, percent: bool = False) -> str:
-    low, high = _num(low), _num(high)
+    low, high = number(low), number(high)
     if not (math.isfinite(low) and math.isfinite(high)):
         return ""
     text = f"{pct(low)}…{pct(high)}" if percent else f"{low:.{digits}f}…{high:.{digits}f}"
@@ -290,8 +283,8 @@ def details_section(result: dict) -> Section:
             ("mean change", f"{_signed(c['mean'], 4)} (paired bootstrap 95% {_signed(c['low'], 4)}…{_signed(c['high'], 4)})"),
             ("median change", _signed(c["median"], 4)),
             ("fell / rose / unchanged", f"{c['decreased']:,} / {c['increased']:,} / {c['unchanged']:,}"),
-            ("sign test p", f"{_num(c['sign_test_p']):.3g}"),
-            ("Wilcoxon signed-rank p", f"{_num(c['wilcoxon_p']):.3g}"),
+            ("sign test p", f"{number(c['sign_test_p']):.3g}"),
+            ("Wilcoxon signed-rank p", f"{number(c['wilcoxon_p']):.3g}"),
         ]
         if pl:
             lines.append(("planted: mean change", f"{_signed(pl['mean'], 3)} ({_signed(pl['low'], 3)}…{_signed(pl['high'], 3)}) "

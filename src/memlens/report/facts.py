@@ -36,6 +36,14 @@ class Section:
 # --- numbers in words ------------------------------------------------------------------------
 
 
+def number(x) -> float:
+    """``x`` as a float, NaN when it is missing or not a number (values read from a run's JSON)."""
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def pct(x: float | None) -> str:
     if x is None or not math.isfinite(x):
         return "–"
