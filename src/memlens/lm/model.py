@@ -206,17 +206,25 @@ def train_lm(
                         targets.reshape(-1),
                         ignore_index=-100,
                     )
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                    opt.step()
-                    schedule.step()
-                    losses.append(loss.item())
+                    optimizer_step(model, opt, schedule, loss, losses)
                     if progress:
                         progress(1)
         finally:
             model.eval()
     return np.asarray(losses)
+
+
+def optimizer_step(model, opt, schedule, loss, losses: list) -> None:
+    """One step of the small-LM loops here: backward, clip the gradient norm at 1, step the
+    optimizer and its schedule, record the loss."""
+    import torch
+
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    schedule.step()
+    losses.append(loss.item())
 
 
 def _length_grouped_batches(chunks: list[list[int]], batch_size: int, rng: np.random.Generator):

@@ -41,6 +41,10 @@ LM_HELP = {
     "reference": "log-likelihood under the target minus under a reference model (higher = more likely a member)",
     "counterfactual": "counterfactual memorization: token accuracy of models trained on it minus held out",
     "longest_verbatim_span": "longest run of greedily generated tokens found verbatim in a training document",
+    "granularity": "most literal memorization in the greedy generation against the true continuation: "
+    "verbatim (≥ 50 characters in common), approximate (case-folded BLEU or case- and space-free edit "
+    "similarity ≥ 0.75), paraphrase (embedding cosine ≥ 0.8, BLEU < 0.75), idea (≥ half of its numbers "
+    "and names restated) or none; empty if too short to test. Details: lm_granularity.parquet",
 }
 
 SCORE_NAMES = {
