@@ -103,3 +103,26 @@ def test_budget_plan(tmp_path, run_cli):
     code, _, err = run_cli("audit", "--dataset", "digits:400", "--plant", "label-noise:0.1",
                            "--budget", "0", "--out", out, "--models", "16", "--epochs", "20", "--width", "32", "--no-progress")
     assert code == 2 and "at least 1" in err
+
+
+def test_threads_option_and_polite_openmp(tmp_path, run_cli, monkeypatch):
+    import torch
+
+    from memlens.cli import share_cores_politely
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    share_cores_politely()
+    assert __import__("os").environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    share_cores_politely()  # the user's choice stands
+    assert __import__("os").environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    threads = torch.get_num_threads()
+    try:
+        code, _, err = run_cli("audit", "--dataset", "digits:120", "--models", "2", "--epochs", "2", "--width", "8",
+                               "--threads", "1", "--out", tmp_path / "r", "--no-progress")  # fmt: skip
+        assert code == 0, err
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    code, _, err = run_cli("audit", "--dataset", "digits:120", "--threads", "0", "--out", tmp_path / "r0")
+    assert code == 2 and "--threads must be at least 1" in err and not (tmp_path / "r0").exists()

@@ -90,6 +90,7 @@ def audit(
     targets: Annotated[int, typer.Option(help="Models attacked in turn for membership inference.")] = 8,
     budget: Annotated[int | None, typer.Option(help="Plan a memorization-guided attack for this many shadow models: which examples to target and the power it buys (written to RUN/plan.json).", show_default=False)] = None,
     proxies: Annotated[str, typer.Option(help="One-model memorization proxies recorded during training, comma-separated: curvature, self-influence, learning-events (ensemble models only).")] = "",
+    threads: Annotated[int | None, typer.Option(help="PyTorch threads for training and observing (default: PyTorch's, one per core). Fewer leaves cores to other jobs; memlens already lets its idle threads sleep (OMP_WAIT_POLICY=PASSIVE unless you set it), so two audits on one machine do not starve each other.", show_default=False)] = None,
     progress: Annotated[bool, typer.Option(help="Show training progress: a live bar on a terminal; in a log, a line every 5 s (MEMLENS_PROGRESS_INTERVAL) with models done, rate and ETA.")] = True,
     trainer_spec: Annotated[str | None, typer.Option("--trainer", help="Train with your own function instead of --model: FILE.py:FUNCTION or module:function. memlens calls FUNCTION(X, y, seed) once per model with that model's training rows (numpy arrays) and an integer seed, and observes the fitted model it returns (a torch.nn.Module, a scikit-learn estimator, a Hugging Face model, or anything with predict_proba or logits). The file is imported (its top-level code runs); the run records the function's name and its file's SHA-256, so an edited function cannot resume an old run.", show_default=False)] = None,
 ) -> None:
@@ -104,6 +105,12 @@ def audit(
         models=models, epochs=epochs, width=width, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
         seed=seed, shard_size=shard_size, targets=targets, budget=budget, proxies=proxies,
     )  # fmt: skip
+    if threads is not None:
+        if threads < 1:
+            raise MemlensError(f"--threads must be at least 1; got {threads}.")
+        import torch
+
+        torch.set_num_threads(threads)
     layer_options = {**({"depth": depth} if depth != 1 else {}), **({"activations": True} if activations else {})}
     if layer_options and (trainer_spec is not None or model.startswith("sklearn:")):
         raise MemlensError(
@@ -447,6 +454,19 @@ def compare(
     console.print(f"report: [bold]{_literal(out / 'report.html')}[/]; compare.json, compare.parquet beside it")
 
 
+def share_cores_politely() -> None:
+    """Make PyTorch's OpenMP threads sleep, not spin, between parallel regions (unless the user chose).
+
+    Must run before torch is imported. With libgomp's default (spin, then sleep) two audits on one
+    2-core machine each ran at 24% of their solo speed; with ``OMP_WAIT_POLICY=PASSIVE`` at 63%,
+    for about 12% on a machine to itself (BENCHMARKS.md, "Two audits on one machine").
+    ``OMP_WAIT_POLICY=ACTIVE`` in the environment restores the default.
+    """
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main() -> None:
     """Entry point: every error becomes one paragraph (what, where, what to do), never a traceback.
 
@@ -456,6 +476,7 @@ def main() -> None:
     """
     import os
 
+    share_cores_politely()
     try:
         app()  # standalone: typer reports usage errors itself and exits 2
     except KeyboardInterrupt:
