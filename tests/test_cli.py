@@ -126,3 +126,10 @@ def test_threads_option_and_polite_openmp(tmp_path, run_cli, monkeypatch):
         torch.set_num_threads(threads)
     code, _, err = run_cli("audit", "--dataset", "digits:120", "--threads", "0", "--out", tmp_path / "r0")
     assert code == 2 and "--threads must be at least 1" in err and not (tmp_path / "r0").exists()
+
+
+def test_a_single_model_audit_is_refused_before_training(tmp_path, run_cli):
+    code, _, err = run_cli("audit", "--dataset", "digits:100", "--models", "1", "--design", "subsample:0.5",
+                           "--out", tmp_path / "r", "--no-progress")  # fmt: skip
+    assert code == 2 and "needs at least 2 models" in err and "bug" not in err
+    assert not (tmp_path / "r").exists()

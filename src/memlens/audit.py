@@ -62,6 +62,12 @@ def audit(
         isinstance(n_targets, bool) or not isinstance(n_targets, int | np.integer) or n_targets < 1
     ):
         raise MemlensError(f"n_targets must be a whole number of at least 1; got {n_targets!r}.")
+    if design.n_models < 2:  # refused before anything is trained or written
+        raise MemlensError(
+            f"A memorization audit compares models trained with an example against models trained without "
+            f"it, so it needs at least 2 models; design '{design.spec}' has {design.n_models}. Use --models 2 "
+            "or more (64 for LiRA at low false-positive rates)."
+        )
     finished: list[Run] = []
 
     def estimate(store: RunStore) -> None:
