@@ -50,6 +50,24 @@ def growth(path, old_config: dict, new_config: dict, old_membership: np.ndarray,
     return old_models
 
 
+def grow(store, config: dict, membership: np.ndarray, grown_from: int) -> None:
+    """Make the run in ``store`` (its lock held) the first ``grown_from`` models of a larger one.
+
+    A finished run's arrays stay in ``observations/`` (recorded as ``grown_from``) until finalize
+    has streamed them and the new models' shards into the larger arrays.
+    """
+    store.verify(deep=store.complete)  # the arrays kept must be intact
+    if store.complete:
+        store.manifest["grown_from"] = {
+            "models": grown_from, "seconds": store.manifest.get("training_seconds", 0.0),
+        }  # fmt: skip
+        store.manifest["status"] = "training"
+    store.manifest["config"] = config
+    store.save_manifest()
+    store._save_array("membership.npy", membership)
+    store.save_manifest()
+
+
 def uncovered(n_models: int, covered: list[tuple[int, int]], shard_size: int, used: set[int]) -> list[tuple[int, int, int]]:
     """(index, start, stop) for each model range not covered yet, in blocks of ``shard_size``.
 

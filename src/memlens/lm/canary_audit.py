@@ -487,7 +487,8 @@ def _secret_start(tokenizer, canary, ids: list[int]) -> int:
 
 
 def _extraction(model, tokenizer, corpus, rows, members, prefix_lengths, suffix_length):
-    """(extractable_at_k, longest_verbatim_span) per row."""
+    """(extractable_at_k, longest_verbatim_span) per row, and ``{row: (generation, reference)}``
+    from each row's shortest prefix tested (what the granularity detectors judge)."""
     from memlens.lm.generate import greedy_continuations
     from memlens.lm.index import CorpusIndex
     from memlens.lm.model import context_length
@@ -524,13 +525,13 @@ def _extraction(model, tokenizer, corpus, rows, members, prefix_lengths, suffix_
                 if list(g) == list(ref):
                     ext[i] = k
             if i not in first_generation or k < first_generation[i][0]:
-                first_generation[i] = (k, g)
+                first_generation[i] = (k, g, ref)
     train_docs = [e for e, m in zip(tokenizer(corpus.documents, add_special_tokens=False)["input_ids"],
                                     members, strict=True) if m and e]  # fmt: skip
     if train_docs and first_generation:
         index = CorpusIndex(train_docs)
-        for i, (_, g) in first_generation.items():
+        for i, (_, g, _) in first_generation.items():
             span[i] = index.longest_verbatim_span(
                 np.asarray(g[:suffix_length], dtype=np.int64)
             ).length
-    return ext, span
+    return ext, span, {i: (g, ref) for i, (_, g, ref) in first_generation.items()}

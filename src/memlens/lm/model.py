@@ -195,7 +195,8 @@ def train_lm(
         losses = []
         try:
             for _ in range(epochs):
-                for batch in _length_grouped_batches(chunks, batch_size, rng):
+                for rows in length_grouped_batches([len(c) for c in chunks], batch_size, rng):
+                    batch = [chunks[i] for i in rows]
                     if len(losses) >= total:
                         break
                     ids, mask = _pad(batch, pad)  # (B, T)
@@ -227,16 +228,17 @@ def optimizer_step(model, opt, schedule, loss, losses: list) -> None:
     losses.append(loss.item())
 
 
-def _length_grouped_batches(chunks: list[list[int]], batch_size: int, rng: np.random.Generator):
-    """Shuffled batches of similar length: shuffle, sort within pools of 32 batches, shuffle batches."""
-    order = rng.permutation(len(chunks))
-    pool = batch_size * 32
+def length_grouped_batches(lengths, batch_size: int, rng: np.random.Generator, *, pool_batches: int = 32):
+    """Shuffled batches (lists of indices) of similar length: shuffle, sort by ``lengths`` within
+    pools of ``pool_batches`` batches, shuffle the batches — little padding, still random."""
+    order = rng.permutation(len(lengths))
+    pool = batch_size * pool_batches
     batches = []
     for s in range(0, len(order), pool):
-        part = sorted(order[s : s + pool], key=lambda i: len(chunks[i]))
+        part = sorted(order[s : s + pool], key=lambda i: lengths[i])
         batches += [part[b : b + batch_size] for b in range(0, len(part), batch_size)]
     for b in rng.permutation(len(batches)):
-        yield [chunks[i] for i in batches[b]]
+        yield batches[b]
 
 
 class SequenceLogprobs(NamedTuple):

@@ -13,14 +13,12 @@ the test and corrupted-training curves with one line per ρ and a table of the b
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from memlens.errors import RunStoreError
-from memlens.report.facts import Section, duration, esc, number, pct
+from memlens.report.facts import Section, duration, esc, number, pct, read_summary
 from memlens.report.plots import ATTACK_COLORS, CLEAN, INK, THRESHOLD, _figure, _legend, _png_uri
 from memlens.report.sections import _figure as _card
 from memlens.report.verdict import _tile
@@ -56,15 +54,12 @@ def write_capacity_report(run_path) -> Path:
 
 
 def _read(path: Path) -> dict:
-    try:
-        result = json.loads((path / "capacity.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunStoreError(f"{path} holds no capacity.json; run `memlens capacity construct`, `decode` or `sweep` first.") from None
-    if not isinstance(result, dict) or result.get("kind") not in ("constructions", "masc", "sweep"):
-        raise RunStoreError(
-            f"{path / 'capacity.json'} is not the summary of `memlens capacity construct`, `decode` or `sweep` (its 'kind' "
-            "is missing or unknown); re-run the command that wrote it.")
-    return result
+    return read_summary(
+        path, "capacity.json", valid=lambda r: r.get("kind") in ("constructions", "masc", "sweep"),
+        missing=f"{path} holds no capacity.json; run `memlens capacity construct`, `decode` or `sweep` first.",
+        foreign=f"{path / 'capacity.json'} is not the summary of `memlens capacity construct`, `decode` or `sweep` "
+                "(its 'kind' is missing or unknown); re-run the command that wrote it.",
+    )  # fmt: skip
 
 
 def build_capacity(path) -> str:

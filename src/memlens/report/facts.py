@@ -1,5 +1,5 @@
-"""What every part of the classification report shares: escaping, :class:`Section`, numbers in
-words, and :class:`Facts`, the run's facts read once.
+"""What every part of the report shares: escaping, :class:`Section`, numbers in words, reading a
+page's JSON summary, and :class:`Facts`, the classification run's facts read once.
 """
 
 from __future__ import annotations
@@ -34,6 +34,23 @@ class Section:
 
 
 # --- numbers in words ------------------------------------------------------------------------
+
+
+def read_summary(path, name: str, *, valid, missing: str, foreign: str) -> dict:
+    """The JSON object ``path / name`` a page renders; ``missing`` / ``foreign`` (RunStoreError)
+    when the file is absent, or is not an object that ``valid(obj)`` accepts."""
+    import json
+    from pathlib import Path
+
+    from memlens.errors import RunStoreError
+
+    try:
+        result = json.loads((Path(path) / name).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunStoreError(missing) from None
+    if not isinstance(result, dict) or not valid(result):
+        raise RunStoreError(foreign)
+    return result
 
 
 def number(x) -> float:

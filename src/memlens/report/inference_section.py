@@ -9,11 +9,9 @@ anonymization. It renders only; every number comes from the summary.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from memlens.errors import RunStoreError
-from memlens.report.facts import Section, esc, pct
+from memlens.report.facts import Section, esc, pct, read_summary
 
 __all__ = ["build_inference", "write_inference_report"]
 
@@ -26,12 +24,11 @@ def write_inference_report(path) -> Path:
     from memlens.report.page import save_page
 
     path = Path(path)
-    try:
-        summary = json.loads((path / "inference.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunStoreError(f"{path} holds no inference.json; run `memlens infer-attributes` first.") from None
-    if not isinstance(summary, dict) or summary.get("kind") != "attribute-inference":
-        raise RunStoreError(f"{path / 'inference.json'} is not the summary `memlens infer-attributes` writes.")
+    summary = read_summary(
+        path, "inference.json", valid=lambda r: r.get("kind") == "attribute-inference",
+        missing=f"{path} holds no inference.json; run `memlens infer-attributes` first.",
+        foreign=f"{path / 'inference.json'} is not the summary `memlens infer-attributes` writes.",
+    )
     return save_page(path, build_inference(summary, name=path.name))
 
 

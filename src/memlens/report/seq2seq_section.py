@@ -9,11 +9,9 @@ It renders only; every number comes from the summary.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from memlens.errors import RunStoreError
-from memlens.report.facts import Section, esc, pct
+from memlens.report.facts import Section, esc, pct, read_summary
 
 __all__ = ["build_seqkd", "write_seqkd_report"]
 
@@ -28,12 +26,11 @@ def write_seqkd_report(path) -> Path:
     from memlens.report.page import save_page
 
     path = Path(path)
-    try:
-        summary = json.loads((path / "seqkd.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunStoreError(f"{path} holds no seqkd.json; run experiments/seqkd.py first.") from None
-    if not isinstance(summary, dict) or summary.get("experiment") != "seqkd":
-        raise RunStoreError(f"{path / 'seqkd.json'} is not the summary experiments/seqkd.py writes.")
+    summary = read_summary(
+        path, "seqkd.json", valid=lambda r: r.get("experiment") == "seqkd",
+        missing=f"{path} holds no seqkd.json; run experiments/seqkd.py first.",
+        foreign=f"{path / 'seqkd.json'} is not the summary experiments/seqkd.py writes.",
+    )
     return save_page(path, build_seqkd(summary, name=path.name))
 
 

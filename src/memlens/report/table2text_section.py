@@ -10,13 +10,11 @@ number comes from the results file.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from memlens.errors import RunStoreError
-from memlens.report.facts import Section, esc
+from memlens.report.facts import Section, esc, read_summary
 
 __all__ = ["build_promptmize", "write_promptmize_report"]
 
@@ -30,14 +28,11 @@ def write_promptmize_report(path) -> Path:
     from memlens.report.page import save_page
 
     path = Path(path)
-    try:
-        results = json.loads((path / "promptmize.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunStoreError(
-            f"{path} holds no promptmize.json; run `python experiments/promptmize.py --out {path}` first."
-        ) from None
-    if not isinstance(results, dict) or results.get("experiment") != "promptmize":
-        raise RunStoreError(f"{path / 'promptmize.json'} is not the file experiments/promptmize.py writes.")
+    results = read_summary(
+        path, "promptmize.json", valid=lambda r: r.get("experiment") == "promptmize",
+        missing=f"{path} holds no promptmize.json; run `python experiments/promptmize.py --out {path}` first.",
+        foreign=f"{path / 'promptmize.json'} is not the file experiments/promptmize.py writes.",
+    )
     return save_page(path, build_promptmize(results, name=path.name))
 
 

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from memlens.errors import MemlensError
-from memlens.lm.model import optimizer_step
+from memlens.lm.model import length_grouped_batches, optimizer_step
 
 BOS, PAD, EOS = 0, 1, 2
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>"]
@@ -138,15 +138,8 @@ def train_seq2seq(
         model.train()
         try:
             for _ in range(epochs):
-                order = rng.permutation(len(sources))
-                # length-group within windows of 16 batches: little padding, still shuffled
-                window = batch_size * 16
-                batches = []
-                for w in range(0, len(order), window):
-                    chunk = sorted(order[w : w + window], key=lambda i: len(targets[i]))
-                    batches += [chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size)]
-                for b in rng.permutation(len(batches)):
-                    rows = batches[b]
+                target_lengths = [len(t) for t in targets]
+                for rows in length_grouped_batches(target_lengths, batch_size, rng, pool_batches=16):
                     src = _pad([sources[i] for i in rows], PAD)
                     tgt = _pad([targets[i] for i in rows], PAD)
                     dec_in = torch.cat([torch.full((len(rows), 1), BOS), tgt[:, :-1]], 1)
