@@ -4,7 +4,8 @@
 Adam, shuffled minibatches of its own half, then its outputs on the training pool and the test
 set (what an audit needs); (b) memlens's ``Ensemble`` trainer, all models at once.
 Same architecture, epochs, batch size, optimizer and data scaling. Prints held-out accuracy of
-both (must agree within 1 point) and, last, ``speedup N.Nx``.
+both (must agree within 1 point), each side's useful GFLOP/s against this machine's measured
+matmul peak in float32 and bfloat16, and, last, ``speedup N.Nx``.
 
     python bench/ensemble_vs_loop.py [--models 64] [--epochs 30] [--precision float32] [--repeats 3]
                                      [--device cpu|cuda]   (both sides on that device)
@@ -25,8 +26,11 @@ from memlens.train import Ensemble, model_seeds
 from memlens.train.ensemble import _standardizer
 
 
-def plain_loop(data, membership, *, width, epochs, batch_size, lr, seed, device="cpu"):
-    """The baseline: train and evaluate each model separately with idiomatic PyTorch."""
+def plain_loop(data, membership, *, width, epochs, batch_size, lr, seed, device="cpu", optimizer="adam"):
+    """The baseline: train and evaluate each model separately with idiomatic PyTorch.
+
+    ``optimizer``: ``"adam"`` or ``"sgd"`` (momentum 0.9, as memlens's ``--optimizer sgd``).
+    """
     mean, std = _standardizer(data.X)
     X = torch.from_numpy((data.X - mean) / std).to(device)
     y = torch.from_numpy(data.y).to(device)
@@ -36,7 +40,10 @@ def plain_loop(data, membership, *, width, epochs, batch_size, lr, seed, device=
     for m, row in enumerate(membership):
         torch.manual_seed(seed + m)
         model = nn.Sequential(nn.Linear(X.shape[1], width), nn.ReLU(), nn.Linear(width, data.n_classes)).to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        if optimizer == "sgd":
+            opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        else:
+            opt = torch.optim.Adam(model.parameters(), lr=lr)
         members = torch.from_numpy(np.flatnonzero(row)).to(device)
         for _ in range(epochs):
             perm = members[torch.randperm(len(members), device=device)]
@@ -50,6 +57,29 @@ def plain_loop(data, membership, *, width, epochs, batch_size, lr, seed, device=
             pool_logits.append(model(X))
             accs.append((model(X_test).argmax(1) == y_test).float().mean().item())
     return np.array(accs)
+
+
+def useful_flops(membership, n_test: int, d: int, width: int, classes: int, epochs: int) -> float:
+    """Multiply-adds ×2 the audit needs: training (forward, weight gradients, the hidden layer's
+    input gradient) on each model's own examples, then every model on the pool and the test set."""
+    per_example_forward = 2 * (d * width + width * classes)
+    training = membership.sum() * epochs * (2 * per_example_forward + 2 * width * classes)
+    observing = membership.shape[0] * (membership.shape[1] + n_test) * per_example_forward
+    return float(training + observing)
+
+
+def matmul_peak(dtype, size: int = 2048) -> float:
+    """GFLOP/s of the best of 5 square products on this machine, with torch's threads."""
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(5))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
 
 
 def main(argv=None) -> None:
@@ -94,6 +124,14 @@ def main(argv=None) -> None:
           f"(runs: {', '.join(f'{t:.2f}' for t in times)})")
     gap = abs(ens_acc.mean() - loop_acc.mean()) * 100
     print(f"accuracy gap {gap:.2f} points ({'within' if gap <= 1 else 'OUTSIDE'} 1 point)")
+    flops = useful_flops(membership, len(data.X_test), data.X.shape[1], a.width, data.n_classes, a.epochs)
+    if a.device == "cpu":
+        peaks = {name: matmul_peak(dtype) for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16))}
+        print(f"matmul peak (2048² products): float32 {peaks['float32']:.0f} GFLOP/s, bfloat16 {peaks['bfloat16']:.0f} GFLOP/s")
+        for side, seconds, precision in (("plain loop", t_loop, "float32"), ("ensemble", t_ens, a.precision)):
+            rate = flops / seconds / 1e9
+            print(f"{side:11s}: {flops / 1e9:.0f} useful GFLOP in {seconds:.2f} s = {rate:.1f} GFLOP/s, "
+                  f"{100 * rate / peaks[precision]:.0f}% of the {precision} peak")
     print(f"speedup {t_loop / t_ens:.1f}x")
 
 

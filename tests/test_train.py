@@ -231,3 +231,62 @@ def test_proxies_that_cannot_apply_are_refused_up_front():
         Ensemble("mlp", proxies=("vibes",))
     with pytest.raises(MemlensError, match="scikit-learn estimator does not expose"):
         parse_model("sklearn:sklearn.naive_bayes.GaussianNB", proxies=("curvature",))
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd"])
+def test_stacked_optimizer_with_a_few_lagging_models_matches_torch(kind):
+    """The common path: most models step together while a few sat out once and lag behind."""
+    from memlens.train.optim import StackedOptimizer
+
+    torch.manual_seed(1)
+    m = 8
+    stacked = [torch.randn(m, 3, 2, requires_grad=True), torch.randn(m, 1, 2, requires_grad=True)]
+    lone = [[p.detach()[j].clone().requires_grad_() for p in stacked] for j in range(m)]
+    opt = StackedOptimizer(stacked, m, kind=kind, lr=0.01, weight_decay=0.01)
+    make = (lambda ps: torch.optim.Adam(ps, lr=0.01, weight_decay=0.01)) if kind == "adam" else (
+        lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9, weight_decay=0.01))
+    lone_opts = [make(ps) for ps in lone]
+    for step in range(12):
+        active = torch.ones(m, dtype=torch.bool)
+        if step % 4 == 3:  # the end of an "epoch": models 2 and 5 have used up their subsets
+            active[[2, 5]] = False
+        if step == 10:
+            active[:] = False
+        grads = [torch.randn_like(p) for p in stacked]
+        opt.zero_grad()
+        for p, g in zip(stacked, grads, strict=True):
+            p.grad += g
+        opt.step(active)
+        for j in np.flatnonzero(active.numpy()):
+            for p, g in zip(lone[j], grads, strict=True):
+                p.grad = g[j].clone()
+            lone_opts[j].step()
+    assert opt.model_steps.tolist() == [11, 11, 8, 11, 11, 8, 11, 11]
+    for j in range(m):
+        for p, q in zip(stacked, lone[j], strict=True):
+            torch.testing.assert_close(p.detach()[j], q.detach(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind, depth", [("linear", 1), ("mlp", 1), ("mlp", 3)])
+def test_hand_written_dense_gradients_equal_autograd(kind, depth):
+    """memlens.train.dense.DenseGradients against autograd through Ensemble._forward, padded rows included."""
+    from memlens.train.dense import DenseGradients
+
+    m, B, d, c, n = 3, 7, 5, 4, 20
+    trainer = Ensemble(kind, width=6, depth=depth)
+    params = trainer._init(d, c, None, model_seeds(0, m))
+    X, idx, y = torch.randn(n, d), torch.randint(0, n, (m, B)), torch.randint(0, c, (m, B))
+    x = X[idx]
+    w = torch.rand(m, B)
+    w[1, 4:] = 0  # a model whose batch is padded
+    scale = w / w.sum(1, keepdim=True)
+    losses = F.cross_entropy(trainer._forward(params, x, None, shared=False).flatten(0, 1), y.flatten(), reduction="none")
+    expected = torch.autograd.grad((losses.view(m, B) * scale).sum(), params)
+    for p in params:
+        p.grad = torch.full_like(p, 7.0)  # stale values must be overwritten, not added to
+    DenseGradients(params, X, torch.float32)(idx, y, scale)
+    for p, g in zip(params, expected, strict=True):
+        torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-6)
+    DenseGradients(params, X, torch.bfloat16)(idx, y, scale)  # the bf16 path: same, to bf16 rounding
+    for p, g in zip(params, expected, strict=True):
+        torch.testing.assert_close(p.grad, g, rtol=0.05, atol=0.02)

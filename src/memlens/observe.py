@@ -23,18 +23,30 @@ def from_logits(logits: np.ndarray, y: np.ndarray, *, probabilities: bool = True
     """
     logits = np.asarray(logits, dtype=np.float64)
     y = np.asarray(y)
-    true = np.take_along_axis(logits, y[None, :, None].repeat(len(logits), 0), axis=2)[..., 0]
-    lse = logsumexp(logits, axis=2)
-    others = logits.copy()
-    np.put_along_axis(others, y[None, :, None].repeat(len(logits), 0), -np.inf, axis=2)
-    lse_others = logsumexp(others, axis=2)  # log Σ_{y'≠y} exp z_y'
+    at_label = np.broadcast_to(y[None, :, None], (*logits.shape[:2], 1))
+    true = np.take_along_axis(logits, at_label, axis=2)[..., 0]
+    top = logits.max(axis=2, keepdims=True)
+    exp = np.exp(logits - top)  # one exponential pass serves the loss, the confidence and the probabilities
+    total = exp.sum(axis=2)
+    lse = top[..., 0] + np.log(total)
+    kept = np.take_along_axis(exp, at_label, axis=2)
+    np.put_along_axis(exp, at_label, 0.0, axis=2)
+    others = exp.sum(axis=2)  # Σ_{y'≠y} exp(z_y' − max), summed without the label's term: no cancellation
+    np.put_along_axis(exp, at_label, kept, axis=2)
+    with np.errstate(divide="ignore"):
+        lse_others = top[..., 0] + np.log(others)  # log Σ_{y'≠y} exp z_y'
+    underflow = others < 1e-300  # the label's logit is so far above the rest that they vanish after
+    if underflow.any():  # shifting by it: shift those rows by their own largest other logit instead
+        rows = logits[underflow]
+        rest = np.where(np.arange(rows.shape[1]) == y[np.nonzero(underflow)[1]][:, None], -np.inf, rows)
+        lse_others[underflow] = logsumexp(rest, axis=1)
     out = {
         "correct": (logits.argmax(axis=2) == y).astype(np.float32),
         "loss": (lse - true).astype(np.float32),
         "confidence": (true - lse_others).astype(np.float32),
     }
     if probabilities:
-        out["probabilities"] = np.exp(logits - lse[..., None]).astype(np.float16)
+        out["probabilities"] = (exp / total[..., None]).astype(np.float16)
     return out
 
 

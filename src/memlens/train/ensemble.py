@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -100,6 +101,11 @@ class Ensemble:
     early_stopping: int | None = None
     downweighted: tuple[int, ...] = ()
     downweight: float = 1.0
+
+    # Dense models train and observe through memlens.train.dense's hand-written passes; False
+    # sends them through autograd and autocast like the CNN (bench/ensemble_formulation.py
+    # compares the two). A class switch, not a field: it changes the speed, not the experiment.
+    hand_written: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         from memlens.train import proxies
@@ -319,6 +325,11 @@ class Ensemble:
         if self.early_stopping is not None:
             X_val = torch.from_numpy((data.X_test - mean) / std).to(device)
             stopper = _EarlyStopping(params, m, self.early_stopping)
+        dense = None
+        if self.model in ("linear", "mlp") and self.hand_written:
+            from memlens.train.dense import DenseGradients
+
+            dense = DenseGradients(params, X, torch.bfloat16 if self._bf16() else torch.float32)
         for epoch in range(1, self.epochs + 1):
             # (M, steps·B) example ids, each row a fresh permutation of that model's members;
             # shorter rows are padded with weight-0 entries (designs here differ by at most a few)
@@ -331,18 +342,20 @@ class Ensemble:
             training = None if stopper is None else torch.from_numpy(~stopper.stopped).to(device)
             for s in range(steps):
                 bi, bw = idx_t[:, s * B : (s + 1) * B], weight_t[:, s * B : (s + 1) * B]
-                with autocast:
-                    logits = self._forward(params, X[bi], data.image_shape, shared=False)
-                losses = F.cross_entropy(logits.float().flatten(0, 1), y[bi].flatten(), reduction="none")
                 if self.downweighted:  # weighted mean; a batch of weight 0 only sits the step out
                     total = bw.sum(1)
-                    per_model = (losses.view(m, -1) * bw).sum(1) / total.clamp_min(1e-12)
-                    active = total > 0
-                else:  # bit-for-bit the unweighted mean of the examples present
-                    per_model = (losses.view(m, -1) * bw).sum(1) / bw.sum(1).clamp_min(1)
+                    denominator, active = total.clamp_min(1e-12), total > 0
+                else:  # the unweighted mean of the examples present
+                    denominator = bw.sum(1).clamp_min(1)
                     active = bw[:, 0] > 0  # a model whose subset is used up sits this step out
-                opt.zero_grad()
-                per_model.sum().backward()
+                if dense is not None:  # the gradient written out (memlens.train.dense)
+                    dense(bi, y[bi], bw / denominator[:, None])
+                else:
+                    with autocast:
+                        logits = self._forward(params, X[bi], data.image_shape, shared=False)
+                    losses = F.cross_entropy(logits.float().flatten(0, 1), y[bi].flatten(), reduction="none")
+                    opt.zero_grad()
+                    ((losses.view(m, -1) * bw).sum(1) / denominator).sum().backward()
                 opt.step(active=active if training is None else active & training)
             if tracker is not None and epoch % self.proxy_every == 0:
                 tracker.update(params, X, y, data.image_shape, epoch=epoch, lr=self.lr)
@@ -373,6 +386,16 @@ class Ensemble:
     def _observe(self, params, X, y, image_shape, probabilities=True):
         import torch
 
+        if self.model in ("linear", "mlp") and self.hand_written:  # the dense models' own forward, cache-sized chunks
+            from memlens.train.dense import dense_logits
+
+            hidden = [] if self.activations else None
+            dtype = torch.bfloat16 if self._bf16() else torch.float32
+            logits = dense_logits(params, X, dtype, chunk=min(self.eval_batch, 256), hidden=hidden)
+            out = observe.from_logits(logits.cpu().numpy(), y, probabilities=probabilities)
+            for k, layer in enumerate(hidden or ()):
+                out[f"activations_{k}"] = layer.numpy()
+            return out
         autocast = torch.autocast(X.device.type, dtype=torch.bfloat16, enabled=self._bf16())
         chunks, hidden_chunks = [], []
         for start in range(0, len(X), self.eval_batch):

@@ -55,16 +55,43 @@ class StackedOptimizer:
     @torch.no_grad()
     def step(self, active: torch.Tensor) -> None:
         """Update the models where ``active`` (M,) is True; leave the others untouched."""
-        if bool(active.all()) and bool((self.model_steps == self.model_steps[0]).all()):
-            lists = [list(tensors) for tensors in self.whole]
-            steps = list(torch.full((len(self.params),), float(self.model_steps[0]),
-                                    device=self.model_steps.device).unbind(0))
+        counts = self.model_steps
+        if self.kind == "sgd":  # SGD has no step count: only who steps matters
+            counts = torch.zeros_like(counts)
+        if not bool(active.any()):
+            return
+        if bool(active.all()) and bool((counts == counts[0]).all()):
+            self._update(self.whole, float(counts[0]))
         else:
-            models = torch.nonzero(active).flatten().tolist()
-            lists = [[t for j in models for t in nested[j]] for nested in self.sliced]
-            # one counter per slice (the kernel increments each), made as views of one tensor
-            steps = list(self.model_steps[models].float().repeat_interleave(len(self.params)).unbind(0))
+            # Usually a few models are odd ones out (they sat out a step, or still lag for having
+            # sat one out): update all at the most common count with one call over the whole
+            # tensors, put the odd models' slices back, then update those alone. One model per
+            # slice list would cost ~25 tiny kernels per tensor per model on every later step.
+            values, freq = torch.unique(counts[active], return_counts=True)
+            common = int(values[freq.argmax()])
+            odd = torch.nonzero(~active | (counts != common)).flatten()
+            if len(odd) * 2 < self.n_models:
+                saved = [[t.view(self.n_models, -1)[odd] for t in tensors] for tensors in self.whole]
+                self._update(self.whole, float(common))
+                for tensors, kept in zip(self.whole, saved, strict=True):
+                    for t, k in zip(tensors, kept, strict=True):
+                        t.view(self.n_models, -1)[odd] = k
+                models = odd[active[odd]].tolist()
+            else:
+                models = torch.nonzero(active).flatten().tolist()
+            if models:
+                lists = [[t for j in models for t in nested[j]] for nested in self.sliced]
+                # one counter per slice (the kernel increments each), made as views of one tensor
+                steps = list(counts[models].float().repeat_interleave(len(self.params)).unbind(0))
+                self._kernel(lists, steps)
         self.model_steps += active.long()
+
+    def _update(self, whole, count: float) -> None:
+        """Every model's step at one shared step count: one fused call over whole tensors."""
+        steps = list(torch.full((len(self.params),), count, device=self.model_steps.device).unbind(0))
+        self._kernel([list(tensors) for tensors in whole], steps)
+
+    def _kernel(self, lists, steps) -> None:
         if self.kind == "adam":
             params, grads, exp_avgs, exp_avg_sqs = lists
             adam(
