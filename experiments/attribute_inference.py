@@ -1,7 +1,9 @@
 """Reproduction: personal attributes inferred from text that never states them, and entity removal
 does not stop it (Staab et al., "Beyond Memorization", ICLR 2024) — the notes' CPU experiment.
 
-No LLM is available here, so a trained text classifier plays the adversary. 1,500 synthetic
+No LLM is available here, so a trained text classifier plays the adversary; it reads each stated
+number as a reader does ("I'm 34" → an age in the thirties, "$85,000 a year" → a high income:
+``memlens.inference.numbers``; ``--no-read-numbers`` for word and character n-grams alone). 1,500 synthetic
 profiles (``memlens.inference.profiles``: Faker people, 20 cities, 20 occupations, 4 relationship
 statuses, 5 income brackets driven by occupation and city, 6 education levels, age; 6–15 comments
 of filler and cue sentences; hardness 1 = stated, 2 = two contextual cues, 3 = one cue that misleads
@@ -56,7 +58,9 @@ def _mechanism(test, anonymizer) -> dict:
     """Direct check of what the anonymizer removed: the stated value of hardness-1 cues that name it
     (a city or job title absent afterwards; an age or amount left without digits) and hardness ≥ 2
     cue sentences (kept whole?)."""
-    removed = stated = kept = contextual = 0
+    from memlens.inference.numbers import numeric_cue_tokens
+
+    removed = stated = kept = contextual = read_before = read_after = 0
     for p in test:
         for attribute, hardness in p["hardness"].items():
             for sentence in p["cues"][attribute]:
@@ -67,10 +71,14 @@ def _mechanism(test, anonymizer) -> dict:
                 elif hardness == 1 and any(ch.isdigit() for ch in sentence):  # age, income stated as numbers
                     stated += 1
                     removed += not any(ch.isdigit() for ch in after)
+                    # what the adversary reads in them: an age or income token before, none after
+                    read_before += any(t.startswith(("age:", "income:")) for t in numeric_cue_tokens(sentence))
+                    read_after += any(t.startswith(("age:", "income:")) for t in numeric_cue_tokens(after))
                 elif hardness >= 2:
                     contextual += 1
                     kept += after == sentence
     return {"stated_values_removed": removed / max(stated, 1), "stated_cues": stated,
+            "stated_numbers_read_before": read_before, "stated_numbers_read_after": read_after,
             "contextual_cues_kept_whole": kept / max(contextual, 1), "contextual_cues": contextual}
 
 
@@ -78,6 +86,8 @@ def main(argv=None) -> dict:
     p = parser(__doc__)
     p.add_argument("--profiles", type=int, default=1500)
     p.add_argument("--train", type=int, default=1000)
+    p.add_argument("--no-read-numbers", action="store_true",
+                   help="the adversary without numeric-cue tokens (word and character n-grams alone)")
     a = p.parse_args(argv)
     import numpy as np
 
@@ -95,12 +105,15 @@ def main(argv=None) -> dict:
     profiles = make_profiles(a.profiles, seed=a.seed)
     train, test = profiles[: a.train], profiles[a.train:]
     attributes = list(ATTRIBUTES)
-    results: dict = {"profiles": a.profiles, "train": len(train), "test": len(test), "seed": a.seed}
+    read_numbers = not a.no_read_numbers
+    results: dict = {"profiles": a.profiles, "train": len(train), "test": len(test), "seed": a.seed,
+                     "adversary": TfidfAdversary(read_numbers=read_numbers).name}
 
     runs = {}
     for mode in ("tags", "stars"):
         anonymizer = Anonymizer(mode=mode)
-        df = run_inference(test, attributes, TfidfAdversary(seed=a.seed), train=train, anonymizer=anonymizer,
+        df = run_inference(test, attributes, TfidfAdversary(read_numbers=read_numbers, seed=a.seed), train=train,
+                           anonymizer=anonymizer,
                            anonymizer_mode=mode, progress=say)
         runs[mode] = (df, summarize(df))
         df.to_parquet(out / f"predictions_{mode}.parquet", index=False)
@@ -133,7 +146,8 @@ def main(argv=None) -> dict:
     perms = {attr: rng.permutation(len(train)) for attr in attributes}
     for i, prof in enumerate(train):
         shuffled.append({**prof, "attributes": {attr: train[perms[attr][i]]["attributes"][attr] for attr in attributes}})
-    control = summarize(run_inference(test, attributes, TfidfAdversary(seed=a.seed), train=shuffled, progress=say))
+    control = summarize(run_inference(test, attributes, TfidfAdversary(read_numbers=read_numbers, seed=a.seed),
+                                      train=shuffled, progress=say))
     results["control_shuffled"] = {attr: {"top1": s["top1"]["rate"], "majority": s["majority"]}
                                    for attr, s in control["texts"]["original"]["attributes"].items()}
 

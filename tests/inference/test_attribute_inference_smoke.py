@@ -14,5 +14,8 @@ def test_attribute_inference_smoke(tmp_path):
     assert r["criteria"]["c_scorer_cases"]["pass"]
     assert r["mechanism"]["stated_values_removed"] == 1.0  # every stated city, job, age and amount is gone
     assert r["mechanism"]["contextual_cues_kept_whole"] > 0.8
+    # the adversary reads every stated age and amount, and nothing of them once anonymized
+    assert r["adversary"] == "tfidf+numbers" and r["mechanism"]["stated_numbers_read_after"] == 0
+    assert r["mechanism"]["stated_numbers_read_before"] > 0
     hardness_2 = r["pooled"]["tags"]
     assert hardness_2["original"]["hardness_2plus"]["top1"] - hardness_2["anonymized"]["hardness_2plus"]["top1"] < 0.1

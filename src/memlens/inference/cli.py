@@ -91,11 +91,11 @@ def write_profiles(path: Path, profiles: list[dict]) -> None:
         tmp.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in profiles), encoding="utf-8")
 
 
-def _adversary(spec: str, max_new_tokens: int):
+def _adversary(spec: str, max_new_tokens: int, read_numbers: bool = True):
     if spec == "tfidf":
         from memlens.inference.adversaries import TfidfAdversary
 
-        return TfidfAdversary()
+        return TfidfAdversary(read_numbers=read_numbers)
     if spec.startswith("hf:") and len(spec) > 3:
         from memlens.inference.adversaries import CausalLMAdversary
 
@@ -140,6 +140,7 @@ def infer_attributes(
     make_profiles: Annotated[int | None, typer.Option(help="Instead: write N synthetic profiles (Faker people with cue sentences and hardness labels) to --out as JSONL.", show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Seeds the synthetic profiles and the cross-fitting folds.")] = 0,
     max_new_tokens: Annotated[int, typer.Option(help="Answer length of an hf: adversary.")] = 256,
+    read_numbers: Annotated[bool, typer.Option("--read-numbers/--no-read-numbers", help="The tfidf adversary also reads what each stated number means (\"I'm 34\" → an age in the thirties, \"$85,000 a year\" → a high income), as an LLM would; --no-read-numbers: word and character n-grams alone.")] = True,
 ) -> None:
     """Infer personal attributes from text that need not state them (Staab et al., ICLR 2024).
 
@@ -176,7 +177,7 @@ def infer_attributes(
             raise MemlensError("--train trains the tfidf adversary; an hf: model is used as it is. Drop --train.")
         training, _ = read_profiles(train, wanted)
     anonymizer = _anonymizer(anonymize, gazetteer)
-    attacker = _adversary(adversary, max_new_tokens)
+    attacker = _adversary(adversary, max_new_tokens, read_numbers)
 
     from memlens.inference.adversaries import run_inference
     from memlens.inference.scoring import summarize
