@@ -8,11 +8,20 @@ estimator in its own fresh process under ``/usr/bin/time -v`` — arrays opened 
 size: anonymous memory *and* file pages mapped in) and wall-clock seconds. A ``baseline`` row
 is the same process importing everything and computing nothing. The target is ≤ 2 GB a row.
 
-    python bench/estimator_memory.py [--models 1000] [--examples 60000] [--test 2000]
-                                     [--dir DIR] [--keep] [--smoke]
+The ``memlens report`` row (issue 15, point 3) renders the report of a finished run over the same
+arrays: they are written into a run directory by memlens's own store (shards, then the assembled
+``observations/*.npy``, every file checksummed), with ``scores.parquet`` and ``mia.json`` from the
+audit's own ``write_estimates`` and a gallery of random 28×28 images; then ``memlens report RUN``
+runs as a subprocess (it hashes every file of the run, then renders) under ``/usr/bin/time -v``.
+Building that run costs the estimates' time (minutes at 4,000 models) and twice the arrays' disk
+space while the shards are assembled; ``--only`` without ``report`` skips it.
 
-Needs GNU time (``apt-get install time``). ``--dir`` holds the arrays (~1.7 GB at full size;
-default: a fresh temporary folder, removed afterwards unless ``--keep``).
+    python bench/estimator_memory.py [--models 1000] [--examples 60000] [--test 2000]
+                                     [--dir DIR] [--keep] [--smoke] [--only NAME ...]
+
+Needs GNU time (``apt-get install time``). ``--dir`` holds the arrays (~1.7 GB at full size, and
+the report's run as much again; default: a fresh temporary folder, removed afterwards unless
+``--keep``).
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ ESTIMATORS = (
     "loss_threshold_attack",
     "audit.example_scores",
     "audit.membership_inference",
+    "report",
 )
 LIMIT_BYTES = 2 * 10**9
 
@@ -141,14 +151,69 @@ def run_one(name: str, folder: Path) -> None:
     print(f"seconds {time.perf_counter() - start:.2f}")
 
 
+def write_report_run(folder: Path, run_dir: Path, *, shard_models: int = 250) -> None:
+    """A finished run directory over the arrays in ``folder``, written by memlens's own store.
+
+    Shards of ``shard_models`` models are cut from the memory-mapped arrays and saved as the
+    audit saves them, assembled by ``RunStore.finalize``, then ``write_estimates`` (the audit's
+    own) writes ``scores.parquet``, ``mia.json`` and the gallery. 2% of the labels are flipped
+    (planted), and the examples are random 28×28 images, so every part of the page is drawn.
+    """
+    from memlens.audit import Run, write_estimates
+    from memlens.data import Dataset, label_noise
+    from memlens.store import RunStore
+
+    membership = np.load(folder / "membership.npy")  # (M, N) bool in memory: the store saves and hashes it
+    n_models, n_examples = membership.shape
+    rng = np.random.default_rng(1)
+    images = rng.random((n_examples, 28 * 28), dtype=np.float32)
+    labels = np.load(folder / "labels.npy")
+    classes = tuple(f"class {c}" for c in range(CLASSES))
+    data = Dataset("synthetic", images, labels, classes, images[:100], labels[:100], (28, 28))
+    data = data.plant(label_noise(0.02, seed=0))
+    config = {
+        "dataset": {**data.summary(), "fingerprint": data.fingerprint()},
+        "design": {"spec": "halves", "seed": 0, "n_models": n_models},
+        "trainer": {"trainer": "ensemble", "model": "mlp", "width": 256, "epochs": 20, "batch_size": 128,
+                    "optimizer": "sgd", "lr": 0.003, "note": "synthetic observations (bench/estimator_memory.py)"},
+        "seed": 0,
+        "shard_size": shard_models,
+    }  # fmt: skip
+    arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in ("correct", "confidence", "loss", "probabilities")}
+    arrays["test_correct"] = np.load(folder / "test_correct.npy", mmap_mode="r")
+    store = RunStore.create_or_resume(run_dir, config, membership)
+    try:
+        for index, start, stop in store.pending_shards(shard_models):
+            store.write_shard(index, start, stop, {n: np.asarray(a[start:stop]) for n, a in arrays.items()}, 0.0)
+        store.finalize()
+        write_estimates(Run(store.path, store, data), n_targets=TARGETS)
+    finally:
+        store.release()
+
+
 def measure(name: str, folder: Path) -> dict:
-    """Run one estimator under /usr/bin/time -v; its peak RSS (bytes) and compute seconds."""
-    cmd = [TIME, "-v", sys.executable, __file__, "--child", name, "--dir", str(folder)]
+    """Run one estimator (or ``memlens report``) under /usr/bin/time -v; its peak RSS (bytes) and seconds."""
+    if name == "report":
+        run_dir = folder / "run"
+        if not (run_dir / "mia.json").exists():
+            t0 = time.perf_counter()
+            write_report_run(folder, run_dir)
+            print(f"wrote the run directory {run_dir} (store, shards, estimates) in {time.perf_counter() - t0:.0f} s")
+        exe = shutil.which("memlens", path=str(Path(sys.executable).parent)) or "memlens"
+        cmd = [TIME, "-v", exe, "report", str(run_dir)]
+    else:
+        cmd = [TIME, "-v", sys.executable, __file__, "--child", name, "--dir", str(folder)]
+    t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
     if done.returncode != 0:
         raise RuntimeError(f"{name} failed:\n{done.stdout}\n{done.stderr}")
     rss_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
-    seconds = float(re.search(r"seconds ([\d.]+)", done.stdout).group(1))
+    found = re.search(r"seconds ([\d.]+)", done.stdout)
+    seconds = float(found.group(1)) if found else wall  # the report: the whole command, hashing included
+    if name == "report":
+        size = (folder / "run" / "report.html").stat().st_size
+        print(f"memlens report: {seconds:.1f} s, report.html {size / 1e6:.1f} MB")
     return {"estimator": name, "peak_rss": rss_kib * 1024, "seconds": seconds}
 
 
@@ -187,7 +252,8 @@ def main(argv=None) -> list[dict]:
     print(f"{'estimator':<30} {'peak RSS':>10} {'seconds':>8}")
     for r in rows:
         flag = "" if r["peak_rss"] <= LIMIT_BYTES else "  > 2 GB"
-        print(f"{r['estimator']:<30} {r['peak_rss'] / 1e9:>8.2f} GB {r['seconds']:>8.2f}{flag}")
+        label = "memlens report (whole command)" if r["estimator"] == "report" else r["estimator"]
+        print(f"{label:<30} {r['peak_rss'] / 1e9:>8.2f} GB {r['seconds']:>8.2f}{flag}")
     worst = max(rows, key=lambda r: r["peak_rss"])
     print(f"largest peak {worst['peak_rss'] / 1e9:.2f} GB ({worst['estimator']})")
     return rows

@@ -1,4 +1,5 @@
-"""bench/estimator_memory.py --smoke: every estimator runs in its own process under GNU time."""
+"""bench/estimator_memory.py --smoke: every estimator, and `memlens report` on a run of the same
+arrays, runs in its own process under GNU time."""
 
 from __future__ import annotations
 
@@ -22,3 +23,4 @@ def test_estimator_memory_smoke(capsys, tmp_path):
     assert not (tmp_path / "arrays").exists()  # removed without --keep
     out = capsys.readouterr().out
     assert "audit.membership_inference" in out and "largest peak" in out
+    assert "memlens report (whole command)" in out  # a real run directory, rendered by the CLI

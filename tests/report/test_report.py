@@ -43,9 +43,9 @@ def test_page_is_self_contained(digits_run):
     for needle in ("http://", "https://", 'src="//', 'href="//', "@import", "url("):
         assert needle not in text, needle
     assert text.count("<img ") >= 4 + 24  # plots + gallery, all inline
-    assert all(
-        src.startswith("data:image/png;base64,") for src in re.findall(r'<img src="([^"]*)"', text)
-    )
+    sources = re.findall(r'<img src="([^"]*)"', text)
+    assert all(src.startswith(("data:image/png;base64,", "data:image/svg+xml;base64,")) for src in sources)
+    assert sum(src.startswith("data:image/svg+xml;base64,") for src in sources) >= 4  # the plots: SVG
     assert html.escape("default-src 'none'") in text  # and a policy that would block any request
 
 

@@ -20,15 +20,58 @@ FASHION_CLASSES = (
 
 
 def _digits(limit: int | None) -> Dataset:
-    """scikit-learn's 1,797 8×8 digits, split 1,347 train / 450 test (stratified, seed 0)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    """scikit-learn's 1,797 8×8 digits, split 1,347 train / 450 test (stratified, seed 0).
 
-    X, y = load_digits(return_X_y=True)
-    X_tr, X_te, y_tr, y_te = train_test_split(
-        X / 16.0, y, test_size=450, stratify=y, random_state=0
-    )
-    return _make("digits", X_tr, y_tr, X_te, y_te, tuple("0123456789"), (8, 8), limit)
+    Read from the CSV scikit-learn ships, without importing scikit-learn (about a second of every
+    audit's start); the split is :func:`_stratified_split`, equal to ``train_test_split(X, y,
+    test_size=450, stratify=y, random_state=0)`` (checked against it in the tests).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")  # finds the package without running its __init__
+    where = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
+    if where is None or not where.is_file():
+        raise DataError("The digits dataset comes with scikit-learn, which is missing or incomplete here; "
+                        "pip install scikit-learn (a memlens dependency).")  # fmt: skip
+    table = np.loadtxt(where, delimiter=",")  # (1797, 65): 64 pixels in 0..16, then the label
+    X, y = table[:, :-1], table[:, -1].astype(int)
+    train, test = _stratified_split(y, 450, seed=0)
+    return _make("digits", X[train] / 16.0, y[train], X[test] / 16.0, y[test], tuple("0123456789"), (8, 8), limit)
+
+
+def _stratified_split(y: np.ndarray, n_test: int, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test row indices of scikit-learn's ``StratifiedShuffleSplit`` (its first split),
+    drawn with the same ``RandomState`` calls in the same order, so the rows are identical."""
+    rng = np.random.RandomState(seed)
+    classes, y_indices, class_counts = np.unique(y, return_inverse=True, return_counts=True)
+    n_train = len(y) - n_test
+    class_indices = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(class_counts)[:-1])
+    n_i = _approximate_mode(class_counts, n_train, rng)
+    t_i = _approximate_mode(class_counts - n_i, n_test, rng)
+    train, test = [], []
+    for i in range(len(classes)):
+        permuted = class_indices[i].take(rng.permutation(class_counts[i]), mode="clip")
+        train.extend(permuted[: n_i[i]])
+        test.extend(permuted[n_i[i] : n_i[i] + t_i[i]])
+    return rng.permutation(train), rng.permutation(test)
+
+
+def _approximate_mode(class_counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """Examples per class in a stratified draw of ``n_draws`` (scikit-learn's helper of that name):
+    floor of the proportional share, the rest by largest remainder, ties broken by ``rng``."""
+    continuous = class_counts / class_counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need = int(n_draws - floored.sum())
+    if need > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (inds,) = np.where(remainder == value)
+            add_now = min(len(inds), need)
+            floored[rng.choice(inds, size=add_now, replace=False)] += 1
+            need -= add_now
+            if need == 0:
+                break
+    return floored.astype(int)
 
 
 def _read_idx(path: Path) -> np.ndarray:

@@ -1,18 +1,24 @@
-"""The report's figures: matplotlib drawn off-screen and returned as inline ``data:`` PNG URIs.
+"""The report's figures, each returned as an inline ``data:`` URI for an ``<img>`` tag.
 
-Each function takes plain arrays or the scores table, draws one figure with the object-oriented
-API (no pyplot, so no global state and no display backend), and returns a ``data:image/png`` URI
-for an ``<img>`` tag. Text that comes from the user's data (class names) is drawn with
-``parse_math=False``, so a ``$`` in a class name is a dollar sign, not mathtext.
+The classification page's figures (memorization histogram, ROC, in-count and proxy scatters,
+per-class bars, leakage over training) are hand-written SVG (:mod:`memlens.report.svg`): matplotlib's
+import and four PNG renders were most of ``memlens report``'s time. The other pages' figures
+(generative, language-model, capacity, comparison) are matplotlib, drawn off-screen with the
+object-oriented API (no pyplot, no global state, no display backend) as ``data:image/png`` URIs;
+matplotlib is imported only when one of them is drawn. Text from the user's data (class names)
+is escaped in SVG and drawn with ``parse_math=False`` in matplotlib, so a ``$`` is a dollar sign.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import math
 import warnings
 
 import numpy as np
+
+from memlens.report import svg
 
 CLEAN = "#4c72b0"
 PLANTED = "#dd6b20"
@@ -65,31 +71,68 @@ def _legend(ax, **kw) -> None:
         text.set_color(INK)
 
 
+# --- the classification page: hand-written SVG (memlens.report.svg), no matplotlib -------------
+
+WIDTH = 600  # px: a 6-inch matplotlib figure at 100 px an inch, so both kinds of figure match
+FONT = 13.0
+
+
+def _panel(x: svg.Scale, y: svg.Scale, *, width: float = WIDTH, height: float = 360, left: float = 70,
+           title: str = "", **kw) -> svg.Panel:  # fmt: skip
+    """A single plot area in a ``width`` × ``height`` chart, margins left for ticks and labels."""
+    top = 30 if title else 14
+    return svg.Panel(x, y, left=left, top=top, width=width - left - 18, height=height - top - 50, title=title,
+                     font=FONT, **kw)  # fmt: skip
+
+
+def _span(values, *, margin: float = 0.05, log: bool = False, lo=None, hi=None) -> svg.Scale:
+    """A scale over the finite ``values`` (positive ones when ``log``) with matplotlib's 5% margins;
+    ``lo``/``hi`` pin an end."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v) & (v > 0)] if log else v[np.isfinite(v)]
+    if v.size == 0:
+        return svg.Scale(lo if lo is not None else (0.1 if log else 0.0), hi if hi is not None else 1.0, log=log)
+    a, b = float(v.min()), float(v.max())
+    if log:
+        pad = (b / a) ** margin if b > a else 2.0
+        a, b = a / pad, b * pad
+    else:
+        pad = (b - a) * margin if b > a else 0.5
+        a, b = a - pad, b + pad
+    return svg.Scale(lo if lo is not None else a, hi if hi is not None else b, log=log)
+
+
+def _chart(panels, width: float, height: float, title: str) -> str:
+    return svg.data_uri(svg.document(width, height, panels, title=title))
+
+
 def memorization_histogram(memorization, planted=None, *, threshold: float = 0.5) -> str:
     """Counts of examples per memorization bin (log count axis), planted and clean overlaid.
 
     Args:
         memorization: (N,) float, Feldman–Zhang scores in [-1, 1]; NaN is left out.
         planted: (N,) bool or None.
+
+    Returns:
+        A ``data:image/svg+xml`` URI.
     """
     mem = np.asarray(memorization, dtype=np.float64)
     ok = np.isfinite(mem)
     planted = np.zeros(mem.shape, bool) if planted is None else np.asarray(planted, bool)
     bins = _bins(mem[ok])
-    fig, ax = _figure()
-    clean = mem[ok & ~planted]
-    ax.hist(clean, bins=bins, color=CLEAN, alpha=0.75, label=f"clean ({len(clean):,})")
+    clean = np.histogram(mem[ok & ~planted], bins=bins)[0]
+    found = np.histogram(mem[ok & planted], bins=bins)[0]
+    x = _span(np.r_[bins, threshold])
+    top = max(int(clean.max(initial=0)), int(found.max(initial=0)), 1)
+    ax = _panel(x, svg.Scale(0.7, top * 1.8, log=True),
+                xlabel="memorization  (accuracy when trained on it − accuracy when held out)",
+                ylabel="examples (log scale)")  # fmt: skip
+    ax.bars(bins, clean, color=CLEAN, opacity=0.75, label=f"clean ({int(clean.sum()):,})")
     if planted.any():
-        ax.hist(mem[ok & planted], bins=bins, histtype="step", color=PLANTED, linewidth=2.0,
-                label=f"planted ({int((ok & planted).sum()):,})")  # fmt: skip
-    ax.axvline(threshold, color=THRESHOLD, linestyle="--", linewidth=1.2,
-               label=f"strongly memorized (≥ {threshold:g})")  # fmt: skip
-    ax.set_yscale("log")
-    ax.set_ylim(bottom=0.7)
-    ax.set_xlabel("memorization  (accuracy when trained on it − accuracy when held out)")
-    ax.set_ylabel("examples (log scale)")
-    _legend(ax, loc="upper right")
-    return _png_uri(fig)
+        ax.outline(bins, found, color=PLANTED, width=2.0, label=f"planted ({int((ok & planted).sum()):,})")
+    ax.vline(threshold, color=THRESHOLD, dash="--", width=1.2, label=f"strongly memorized (≥ {threshold:g})")
+    ax.legend("upper right")
+    return _chart([ax], WIDTH, 360, "histogram of memorization scores")
 
 
 def _bins(values: np.ndarray) -> np.ndarray:
@@ -115,40 +158,39 @@ def roc_curves(attacks: dict) -> str:
     Args:
         attacks: name -> ``{"auc": float, "roc": {"fpr": [...], "tpr": [...]}}``.
     """
-    fig, ax = _figure(6.0, 4.0)
     smallest = 1.0
-    for i, (name, m) in enumerate(attacks.items()):
+    curves = []
+    for name, m in attacks.items():
         fpr = np.asarray(m["roc"]["fpr"], dtype=np.float64)
         tpr = np.asarray(m["roc"]["tpr"], dtype=np.float64)
         keep = fpr > 0
         if keep.any():
             smallest = min(smallest, float(fpr[keep].min()))
-        label = f"{name}  (AUC {m['auc']:.3f})"
-        ax.plot(fpr[keep], np.maximum(tpr[keep], 1e-7), color=ATTACK_COLORS[i % len(ATTACK_COLORS)],
-                linewidth=1.8, label=label, drawstyle="steps-post")  # fmt: skip
+        curves.append((name, m, fpr[keep], tpr[keep]))
     # below one over the number of non-members the curve carries no information
     negatives = min((m.get("n_nonmembers") or 0) for m in attacks.values()) if attacks else 0
     if negatives:
         smallest = max(smallest, 0.5 / negatives)
     smallest = max(min(smallest, 1e-3), 1e-6)
-    ax.plot(
-        [smallest, 1], [smallest, 1], color="#718096", linestyle="--", linewidth=1.0, label="chance"
-    )
+    ax = _panel(svg.Scale(smallest, 1, log=True), svg.Scale(smallest, 1.05, log=True), height=400,
+                xlabel="false-positive rate (non-members called members)", ylabel="true-positive rate (members found)")  # fmt: skip
     for level in (1e-3, 1e-2):
         if level > smallest:
-            ax.axvline(level, color="#a0aec0", linestyle=":", linewidth=1.0)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(smallest, 1)
-    ax.set_ylim(smallest, 1.05)
-    ax.set_xlabel("false-positive rate (non-members called members)")
-    ax.set_ylabel("true-positive rate (members found)")
-    _legend(ax, loc="lower right")
-    return _png_uri(fig)
+            ax.vline(level, color="#a0aec0", dash=":", width=1.0)
+    for i, (name, m, fpr, tpr) in enumerate(curves):
+        ax.line(fpr, np.maximum(tpr, smallest / 10), color=ATTACK_COLORS[i % len(ATTACK_COLORS)], width=1.8,
+                steps=True, label=f"{name}  (AUC {m['auc']:.3f})")  # fmt: skip
+    ax.line([smallest, 1], [smallest, 1], color="#718096", dash="--", width=1.0, label="chance")
+    ax.legend("lower right")
+    return _chart([ax], WIDTH, 400, "ROC curves of the membership-inference attacks on log-log axes")
 
 
 def _jitter(n: int, width: float = 0.3) -> np.ndarray:
     return (np.random.default_rng(0).random(n) - 0.5) * 2 * width  # fixed seed: same page twice
+
+
+def _dot_radius(n: int) -> float:
+    return 1.7 if n < 5000 else 1.0  # matplotlib's s=6 / s=2 points², at 100 px an inch
 
 
 def score_vs_in_count(memorization, in_count, planted=None) -> str:
@@ -157,53 +199,61 @@ def score_vs_in_count(memorization, in_count, planted=None) -> str:
     count = np.asarray(in_count, dtype=np.float64)
     planted = np.zeros(mem.shape, bool) if planted is None else np.asarray(planted, bool)
     ok = np.isfinite(mem)
-    fig, ax = _figure()
-    size = 6 if len(mem) < 5000 else 2
     x = count + _jitter(len(count), 0.25)  # in-counts are integers: spread them a little
-    ax.scatter(x[ok & ~planted], mem[ok & ~planted], s=size, color=CLEAN, alpha=0.35, linewidths=0,
-               label="clean", rasterized=True)  # fmt: skip
-    if planted.any():
-        ax.scatter(x[ok & planted], mem[ok & planted], s=size + 6, color=PLANTED, alpha=0.8, linewidths=0,
-                   label="planted", rasterized=True)  # fmt: skip
     levels = np.unique(count[ok])
+    strip = len(levels) == 1  # one design-fixed in-count: a strip, labelled as such
+    xs = svg.Scale(levels[0] - 1, levels[0] + 1) if strip else _span(x[ok])
+    ax = _panel(xs, _span(mem[ok]), xlabel="in-count  (models that trained on the example)", ylabel="memorization",
+                xticks=[(float(levels[0]), f"{levels[0]:g}")] if strip else None, grid_x=not strip)  # fmt: skip
+    r = _dot_radius(len(mem))
+    ax.dots(x[ok & ~planted], mem[ok & ~planted], color=CLEAN, radius=r, opacity=0.35, label="clean")
+    if planted.any():
+        ax.dots(x[ok & planted], mem[ok & planted], color=PLANTED, radius=r + 0.8, opacity=0.8, label="planted")
     if 1 < len(levels) <= 200:
-        means = [np.nanmean(mem[ok & (count == c)]) for c in levels]
-        ax.plot(levels, means, color=INK, linewidth=1.5, label="mean")
-    elif len(levels) == 1:  # one design-fixed in-count: a strip, labelled as such
-        ax.set_xticks(levels)
-        ax.set_xlim(levels[0] - 1, levels[0] + 1)
-        ax.grid(False, axis="x")
-    ax.set_xlabel("in-count  (models that trained on the example)")
-    ax.set_ylabel("memorization")
-    _legend(ax, loc="upper right", markerscale=3)
-    return _png_uri(fig)
+        sums = np.bincount(np.searchsorted(levels, count[ok]), weights=mem[ok], minlength=len(levels))
+        means = sums / np.bincount(np.searchsorted(levels, count[ok]), minlength=len(levels))
+        ax.line(levels, means, color=INK, width=1.5, label="mean")
+    ax.legend("upper right")
+    return _chart([ax], WIDTH, 360, "scatter of memorization against in-count")
+
+
+def spearman(a, b) -> float:
+    """Spearman's rank correlation of two (N,) arrays (ties get their average rank), NaN when either
+    is constant; scipy.stats.spearmanr's statistic without scipy.stats' import."""
+    ra, rb = _ranks(np.asarray(a, dtype=np.float64)), _ranks(np.asarray(b, dtype=np.float64))
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    norm = math.sqrt(float(ra @ ra) * float(rb @ rb))
+    return float(ra @ rb) / norm if norm > 0 else float("nan")
+
+
+def _ranks(v: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``v`` with ties averaged (scipy.stats.rankdata's default)."""
+    order = np.argsort(v, kind="mergesort")
+    sorted_v = v[order]
+    starts = np.r_[True, sorted_v[1:] != sorted_v[:-1]]
+    group = np.cumsum(starts) - 1
+    first = np.flatnonzero(starts)
+    last = np.r_[first[1:], len(v)] - 1
+    ranks = np.empty(len(v))
+    ranks[order] = (first[group] + last[group]) / 2 + 1
+    return ranks
 
 
 def proxy_vs_memorization(memorization, proxy, name: str, planted=None) -> tuple[str, float]:
     """A cheap score against Feldman–Zhang memorization; returns the URI and Spearman's rho."""
-    from scipy.stats import spearmanr
-
     mem = np.asarray(memorization, dtype=np.float64)
     score = np.asarray(proxy, dtype=np.float64)
     planted = np.zeros(mem.shape, bool) if planted is None else np.asarray(planted, bool)
     ok = np.isfinite(mem) & np.isfinite(score)
-    rho = float(spearmanr(mem[ok], score[ok]).statistic) if ok.sum() > 2 else float("nan")
-    fig, ax = _figure()
-    size = 6 if len(mem) < 5000 else 2
-    ax.scatter(mem[ok & ~planted], score[ok & ~planted], s=size, color=CLEAN, alpha=0.35, linewidths=0,
-               label="clean", rasterized=True)  # fmt: skip
+    rho = spearman(mem[ok], score[ok]) if ok.sum() > 2 else float("nan")
+    ax = _panel(_span(mem[ok]), _span(score[ok]), xlabel="Feldman–Zhang memorization", ylabel=name,
+                title=f"Spearman ρ = {rho:.2f}" if np.isfinite(rho) else "too few finite values")  # fmt: skip
+    r = _dot_radius(len(mem))
+    ax.dots(mem[ok & ~planted], score[ok & ~planted], color=CLEAN, radius=r, opacity=0.35, label="clean")
     if planted.any():
-        ax.scatter(mem[ok & planted], score[ok & planted], s=size + 6, color=PLANTED, alpha=0.8,
-                   linewidths=0, label="planted", rasterized=True)  # fmt: skip
-    ax.set_xlabel("Feldman–Zhang memorization")
-    ax.set_ylabel(name).set_parse_math(False)
-    ax.set_title(
-        f"Spearman ρ = {rho:.2f}" if np.isfinite(rho) else "too few finite values",
-        fontsize=9,
-        color=INK,
-    )
-    _legend(ax, loc="best", markerscale=3)
-    return _png_uri(fig), rho
+        ax.dots(mem[ok & planted], score[ok & planted], color=PLANTED, radius=r + 0.8, opacity=0.8, label="planted")
+    ax.legend("best")
+    return _chart([ax], WIDTH, 360, f"scatter of {name} against memorization"), rho
 
 
 def per_class(memorization, labels, class_names, *, threshold: float = 0.5, limit: int = 40) -> str:
@@ -233,22 +283,19 @@ def per_class(memorization, labels, class_names, *, threshold: float = 0.5, limi
     if n_classes > limit:
         order = np.argsort(-np.nan_to_num(mean, nan=-np.inf), kind="stable")[:limit]
     names = [_short(class_names[c] if c < len(class_names) else str(c)) for c in order]
-    fig, ax = _figure(6.0, max(2.2, 0.26 * len(order) + 0.9))
-    y = np.arange(len(order))
-    ax.barh(y, np.nan_to_num(mean[order]), xerr=np.nan_to_num(se[order]), color=CLEAN, alpha=0.85,
-            error_kw={"ecolor": INK, "elinewidth": 0.8, "capsize": 2})  # fmt: skip
-    ax.set_yticks(y, labels=names)
-    for t in ax.get_yticklabels():
-        t.set_parse_math(False)
-    ax.invert_yaxis()
-    ax.grid(False, axis="y")
-    right = float(np.nanmax(np.nan_to_num(mean[order] + se[order]))) if len(order) else 0.1
-    for yi, c in zip(y, order, strict=True):
-        ax.text(max(np.nan_to_num(mean[c] + se[c]), 0) + right * 0.02, yi,
-                f"{int(strong[c])} ≥ {threshold:g}", va="center", fontsize=7.5, color="#718096")  # fmt: skip
-    ax.set_xlim(min(0, float(np.nanmin(np.nan_to_num(mean[order]))) * 1.1), max(right * 1.25, 0.05))
-    ax.set_xlabel("mean memorization of the class (± standard error)")
-    return _png_uri(fig)
+    m, e = np.nan_to_num(mean[order]), np.nan_to_num(se[order])
+    right = float(np.max(m + e)) if len(order) else 0.1
+    xs = svg.Scale(min(0.0, float(m.min(initial=0.0)) * 1.1), max(right * 1.25, 0.05))
+    height = round(max(2.2, 0.26 * len(order) + 0.9) * 100)
+    left = 24 + max((svg.text_width(n, FONT * 0.85) for n in names), default=0.0)
+    rows = len(order) - 1 - np.arange(len(order))  # the first class on top
+    ax = _panel(xs, svg.Scale(-0.6, max(len(order), 1) - 0.4), height=height, left=left, grid_y=False,
+                xlabel="mean memorization of the class (± standard error)",
+                yticks=[(float(r), n) for r, n in zip(rows, names, strict=True)])  # fmt: skip
+    ax.hbars(rows, m, e, color=CLEAN, opacity=0.85)
+    for r, c, mi, ei in zip(rows, order, m, e, strict=True):
+        ax.text(max(mi + ei, 0) + right * 0.02, r, f"{int(strong[c])} ≥ {threshold:g}", size=FONT * 0.72)
+    return _chart([ax], WIDTH, height, "bar chart of mean memorization per class")
 
 
 def _short(name: str, n: int = 28) -> str:
@@ -263,40 +310,37 @@ def privacy_over_training(curve: dict) -> str:
         curve: ``training_curve.json``: ``{"epoch": [S], "attacks": {name: {"auc": [S],
             "tpr_at_fpr": {key: [S]}}}}`` (see :mod:`memlens.estimate.over_training`).
     """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7.2, 3.2), dpi=DPI)
-    left, right = fig.subplots(1, 2)
     attacks = curve.get("attacks", {})
     epochs = np.asarray(curve.get("epoch") or [], dtype=np.float64)
     levels = sorted({k for m in attacks.values() for k in m.get("tpr_at_fpr", {})}, key=float)
     level = levels[0] if levels else None
+    series = []
     for i, (name, m) in enumerate(attacks.items()):
         auc = np.asarray(m["auc"], dtype=np.float64)
-        x = epochs if len(epochs) == len(auc) else np.arange(1, len(auc) + 1)
-        color = ATTACK_COLORS[i % len(ATTACK_COLORS)]
-        left.plot(x, auc, color=color, marker="o", markersize=3, linewidth=1.6, label=name)
+        x = epochs if len(epochs) == len(auc) else np.arange(1, len(auc) + 1, dtype=np.float64)
+        tpr = None
         if level is not None and level in m.get("tpr_at_fpr", {}):
-            tpr = np.asarray(m["tpr_at_fpr"][level], dtype=np.float64)
-            right.plot(x, np.maximum(tpr, 1e-4), color=color, marker="o", markersize=3, linewidth=1.6)
-    left.axhline(0.5, color="#718096", linestyle="--", linewidth=1.0, label="chance")
-    left.set_ylim(0.45, 1.0)
-    left.set_ylabel("AUC")
+            tpr = np.maximum(np.asarray(m["tpr_at_fpr"][level], dtype=np.float64), 1e-4)
+        series.append((name, ATTACK_COLORS[i % len(ATTACK_COLORS)], x, auc, tpr))
+    all_x = np.concatenate([s[2] for s in series]) if series else np.zeros(0)
+    xlabel = "epoch" if len(epochs) else "evaluation"
+    width, height, half = 720, 320, 360
+    left = svg.Panel(_span(all_x), svg.Scale(0.45, 1.0), left=60, top=14, width=half - 60 - 14, height=height - 64,
+                     xlabel=xlabel, ylabel="AUC", font=FONT)  # fmt: skip
+    tprs = [s[4] for s in series if s[4] is not None]
+    y_right = _span(np.concatenate([*tprs, [float(level)]]) if level is not None else [], log=True)
+    right = svg.Panel(_span(all_x), y_right, left=half + 64, top=14, width=half - 64 - 14, height=height - 64,
+                      xlabel=xlabel, font=FONT,
+                      ylabel=f"TPR at {float(level) * 100:g}% FPR (log)" if level is not None else "")  # fmt: skip
+    for name, color, x, auc, tpr in series:
+        left.line(x, auc, color=color, width=1.6, markers=2.2, label=name)
+        if tpr is not None:
+            right.line(x, tpr, color=color, width=1.6, markers=2.2)
+    left.hline(0.5, color="#718096", dash="--", width=1.0, label="chance")
     if level is not None:
-        right.axhline(float(level), color="#718096", linestyle="--", linewidth=1.0)
-        right.set_yscale("log")
-        right.set_ylabel(f"TPR at {float(level) * 100:g}% FPR (log)")
-    for ax in (left, right):
-        ax.grid(True, color=GRID, linewidth=0.8)
-        ax.set_axisbelow(True)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-        ax.tick_params(colors=INK, labelsize=8.5)
-        ax.set_xlabel("epoch" if len(epochs) else "evaluation", color=INK)
-        ax.yaxis.label.set_color(INK)
-    _legend(left, loc="lower right")
-    fig.tight_layout()
-    return _png_uri(fig)
+        right.hline(float(level), color="#718096", dash="--", width=1.0)
+    left.legend("lower right")
+    return _chart([left, right], width, height, "line charts of attack AUC and TPR at low FPR against training epoch")
 
 
 # --- generative runs ----------------------------------------------------------------------------
