@@ -290,3 +290,23 @@ def test_hand_written_dense_gradients_equal_autograd(kind, depth):
     DenseGradients(params, X, torch.bfloat16)(idx, y, scale)  # the bf16 path: same, to bf16 rounding
     for p, g in zip(params, expected, strict=True):
         torch.testing.assert_close(p.grad, g, rtol=0.05, atol=0.02)
+
+
+@pytest.mark.parametrize("kind, precision, batch_size", [("mlp", "float32", 16), ("mlp", "bfloat16", 100),
+                                                         ("linear", "float32", 16)])  # fmt: skip
+def test_a_dense_model_trains_bit_for_bit_the_same_in_any_shard_with_two_threads(kind, precision, batch_size):
+    """Growing a run and resuming it compare arrays exactly, so the number of models trained beside
+    a model must not change its last bit, even when torch splits work across threads by size."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        data = load("digits:240")
+        membership, seeds = halves(6, 240, seed=3).membership, model_seeds(0, 6)
+        trainer = Ensemble(kind, width=16, epochs=2, batch_size=batch_size, precision=precision)
+        together = trainer.fit_observe(data, membership, seeds)
+        for j in (0, 5):
+            alone = trainer.fit_observe(data, membership[j : j + 1], seeds[j : j + 1])
+            for name, values in together.items():
+                np.testing.assert_array_equal(values[j], alone[name][0], err_msg=name)
+    finally:
+        torch.set_num_threads(threads)
