@@ -21,10 +21,12 @@ memorization off the stored arrays. Neither writes the report page; the CLI does
 from __future__ import annotations
 
 import functools
+import gc
 from collections.abc import Callable
 
 import numpy as np
 
+from memlens import faults
 from memlens import seeds as seed_streams
 from memlens.design import Design
 from memlens.errors import MemlensError
@@ -192,7 +194,8 @@ def _train(
         # a remote shard reports when it ends: the driver's progress bar does not travel with it
         train_shard = shard if remote else functools.partial(shard, progress=advance)
         for (index, start, stop), observations, seconds in executor.map(train_shard, pending):
-            store.write_shard(index, start, stop, observations, seconds)
+            retries = getattr(observations, "retries", None)  # out-of-memory retries (faults.ShardResult)
+            store.write_shard(index, start, stop, observations, seconds, retries=retries)
             if remote:
                 advance((stop - start) * units)
 
@@ -205,10 +208,58 @@ class _Shard:
         self.trainer, self.dataset, self.membership, self.model_seeds, self.n = trainer, dataset, membership, model_seeds, n
 
     def __call__(self, start: int, stop: int, progress=None) -> dict:
-        observed = self.trainer.fit_observe(
-            self.dataset, self.membership[start:stop], self.model_seeds[start:stop], progress=progress
-        )
-        return check_observations(observed, stop - start, self.n, self.trainer)
+        """Observations of models [start, stop).
+
+        Out of memory once every model has reported its training done (so while observing), the
+        shard is trained again with half the observation batch, up to ``faults.OBSERVATION_RETRIES``
+        times: that batch changes what is held at once, not what is trained. Any other
+        out-of-memory ends as :class:`~memlens.faults.ShardOutOfMemory`, naming the models and the
+        allocation that failed. Retries travel with the result (``ShardResult.retries``).
+        """
+        trainer, retries, reported = self.trainer, [], 0
+        units = (stop - start) * getattr(self.trainer, "units_per_model", 1)
+        while True:
+            ticks = _Ticks(progress, already=reported)
+            try:
+                rows, seeds = self.membership[start:stop], self.model_seeds[start:stop]
+                observed = trainer.fit_observe(self.dataset, rows, seeds, progress=ticks)
+                break
+            except Exception as e:
+                if not faults.is_out_of_memory(e):
+                    raise
+                reported = max(reported, ticks.count)
+                observing = ticks.count >= units  # every model had finished training
+                smaller = faults.halved_eval_batch(trainer) if observing else None
+                if smaller is None or len(retries) >= faults.OBSERVATION_RETRIES:
+                    tried = [r["eval_batch"] for r in retries] + [getattr(trainer, "eval_batch", None)]
+                    batches = tuple(b for b in tried if b is not None) if observing else ()
+                    raise faults.ShardOutOfMemory(
+                        start, stop, observing=observing, needed=faults.requested_bytes(e),
+                        detail=f"{type(e).__name__}: {faults.first_line(e)}", peak=faults.peak_rss_bytes(),
+                        eval_batches=batches,
+                    ) from None  # fmt: skip
+                retries.append({
+                    "models": [start, stop], "eval_batch": trainer.eval_batch, "retried_with": smaller.eval_batch,
+                    "needed_bytes": faults.requested_bytes(e), "error": f"{type(e).__name__}: {faults.first_line(e)}",
+                })  # fmt: skip
+                trainer = smaller
+            gc.collect()  # the failed attempt's tensors, held by its traceback until now
+        observed = check_observations(observed, stop - start, self.n, self.trainer)
+        return faults.ShardResult(observed, retries) if retries else observed
+
+
+class _Ticks:
+    """A trainer's progress callback that counts the units reported, passing on only those beyond
+    ``already`` (a retried shard does not advance the bar twice)."""
+
+    def __init__(self, progress, already: int = 0):
+        self.progress, self.already, self.count = progress, already, 0
+
+    def __call__(self, units: int) -> None:
+        before, self.count = self.count, self.count + units
+        fresh = self.count - max(before, self.already)
+        if self.progress is not None and fresh > 0:
+            self.progress(fresh)
 
 
 def check_observations(observed, n_models: int, n: int, trainer=None) -> dict:

@@ -4,18 +4,27 @@ The driver owns the run directory: an executor only returns observations, and th
 them, so a remote executor needs no shared filesystem. Any object with this ``map`` method plugs
 in; :class:`Ray` runs the shards as Ray tasks on a local or remote cluster
 (``pip install memlens[ray]``).
+
+A shard out of memory inside its task is retried there when that is safe (a smaller observation
+batch, :mod:`memlens.faults`); otherwise both executors stop the run with
+:class:`~memlens.faults.ShardOutOfMemory`, which names the shard, its models and the allocation
+that failed.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from memlens.errors import MemlensError
+from memlens.faults import ShardOutOfMemory, first_line
 
 Task = tuple[int, int, int]  # (shard index, first model, one past the last model)
+#: what Ray's memory monitor says a killed task held: "… (task ID: …, pid=…, memory used=1.2GB) …"
+_RAY_TASK_MEMORY = re.compile(r"memory used=([0-9.]+)\s*GB")
 
 
 class Executor(Protocol):
@@ -31,7 +40,10 @@ class InProcess:
     def map(self, fn, tasks):
         for task in tasks:
             t = time.perf_counter()
-            result = fn(task[1], task[2])
+            try:
+                result = fn(task[1], task[2])
+            except ShardOutOfMemory as e:
+                raise e.for_shard(task[0]) from None
             yield task, result, time.perf_counter() - t
 
     def describe(self) -> dict:
@@ -84,7 +96,9 @@ class Ray:
         if ray.is_initialized():
             return
         try:
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+            # None is a fresh instance on this machine ("local"), even when a cluster started
+            # with `ray start` runs here: joining that one is what "auto" asks for
+            ray.init(address=self.address or "local", include_dashboard=False, log_to_driver=False,
                      configure_logging=False, **self.init_options)  # fmt: skip
         except (ConnectionError, TimeoutError, RuntimeError) as e:
             where = "this machine's Ray cluster (address=auto)" if self.address == "auto" else f"the Ray head at {self.address}"
@@ -114,19 +128,26 @@ class Ray:
             task = pending.pop(done[0])
             try:
                 result, seconds = ray.get(done[0])
-            except ray.exceptions.OutOfMemoryError as e:
+            except ray.exceptions.OutOfMemoryError as e:  # Ray's memory monitor killed the worker
+                used = _RAY_TASK_MEMORY.search(str(e))
                 raise MemlensError(
-                    f"Shard {task[0]} (models {task[1]}–{task[2] - 1}) ran out of memory on its Ray worker "
-                    f"after {self.max_retries} retries: {_first_line(e)}. Give each shard more memory "
-                    "(fewer models per shard: --shard-size; a smaller --batch-size), then re-run the same "
-                    "command: finished shards are kept."
+                    f"Shard {task[0]} (models {task[1]}–{task[2] - 1}, {task[2] - task[1]} trained at once) "
+                    f"ran out of memory on its Ray worker {self.max_retries + 1} times"
+                    + (f" (the task held {used.group(1)} GB when it was killed)" if used else "")
+                    + f": {first_line(e)}. Give each shard more memory: nodes with more memory, fewer "
+                    "shards per node (start workers with `ray start --num-cpus` lower), or fewer models per "
+                    "shard (a smaller --shard-size, which is part of the run's configuration: a new --out). "
+                    "Shards finished before it are kept: the same command, re-run where more memory is "
+                    "free, resumes from them."
                 ) from None
             except ray.exceptions.WorkerCrashedError as e:
                 raise MemlensError(
                     f"Shard {task[0]} (models {task[1]}–{task[2] - 1}) lost its Ray worker {self.max_retries + 1} "
-                    f"times ({_first_line(e)}). Re-run the same command to resume; finished shards are kept."
+                    f"times ({first_line(e)}). Re-run the same command to resume; finished shards are kept."
                 ) from None
             except ray.exceptions.RayTaskError as e:
+                if isinstance(e.cause, ShardOutOfMemory):  # out of memory inside the task, retries spent
+                    raise e.cause.for_shard(task[0]) from None
                 raise e.as_instanceof_cause() from None  # the trainer's own error, as in-process
             yield task, result, seconds
 
@@ -152,10 +173,6 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
             f"The Ray head at {address} does not answer ({e.strerror or e}). Check that `ray start --head` runs "
             "there and that port is open from this machine. Nothing was written."
         ) from None
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
 def parse(spec: str) -> InProcess | Ray:

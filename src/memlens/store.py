@@ -20,6 +20,7 @@ or truncated one is named, with the command that rebuilds it).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -338,11 +339,14 @@ class RunStore:
         self.manifest = plain
         self._io(lambda: write_json(self.path / "run.json", plain), "run.json")
 
-    def _io(self, write, name: str):
-        """Run a write; a full or read-only disk becomes one paragraph that says the run is safe."""
+    def _io(self, write, name: str, needed: int | None = None):
+        """Run a write (of ``needed`` bytes, when known); a full or read-only disk becomes one
+        paragraph that says the run is safe."""
         try:
             return write()
         except OSError as e:
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise RunStoreError(faults.disk_full(self.path, name, e, needed)) from None
             raise RunStoreError(
                 f"Could not write {self.path / name}: {e.strerror or e}. Free some disk space (or "
                 f"fix the permissions of {self.path}) and re-run the same command: finished models are "
@@ -395,8 +399,9 @@ class RunStore:
             covered.append((0, self.manifest["grown_from"]["models"]))
         return uncovered(n_models, covered, shard_size, {int(k) for k in self.manifest["shards"]})
 
-    def write_shard(self, index: int, start: int, stop: int, observations: dict, seconds: float) -> None:
-        """Save observations of models [start, stop) and record them in the manifest."""
+    def write_shard(self, index: int, start: int, stop: int, observations: dict, seconds: float, retries=None) -> None:
+        """Save observations of models [start, stop) and record them in the manifest; ``retries``
+        (out-of-memory retries, :mod:`memlens.faults`) go to its ``memory_retries``, which outlives the shard."""
         name = f"shards/{index:05d}.npz"
         target = self.path / name
         with self.writing():
@@ -405,10 +410,13 @@ class RunStore:
                 with atomic_path(target, ".npz") as tmp, open(tmp, "wb") as f:
                     np.savez(f, **observations)
 
-            self._io(write, name)
+            # uncompressed .npz: the arrays plus a few hundred bytes of headers per array
+            self._io(write, name, needed=sum(np.asarray(a).nbytes + 512 for a in observations.values()))
             self.manifest["shards"][str(index)] = {
                 "models": [start, stop], "file": name, "sha256": sha256_file(target), "seconds": round(seconds, 3),
             }  # fmt: skip
+            if retries:
+                self.manifest.setdefault("memory_retries", []).extend({"shard": index, **r} for r in retries)
             self._verified.add(name)
             self.save_manifest()
         faults.stage(f"after-shard-{index}")
