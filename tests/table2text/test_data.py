@@ -1,5 +1,7 @@
 """The synthetic domain: references state the table and its implied facts; bad input is refused."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -51,3 +53,38 @@ def test_few_shot_size_larger_than_the_data_is_refused():
     with pytest.raises(DataError, match=">= 1"):
         few_shot_sample(examples, 0, np.random.default_rng(0))
     assert len({id(e) for e in few_shot_sample(examples, 10, np.random.default_rng(0))}) == 10
+
+
+def test_generic_records_must_be_copied_and_never_touch_the_domain():
+    pytest.importorskip("faker")
+    from memlens.table2text.data import SLOTS, fact_queries, generic_corpus, generic_records
+
+    records = generic_records(400, np.random.default_rng(0))
+    tables = [ex.table for ex, _ in records]
+    # the text states every value of its table, so predicting a value means copying it
+    assert slot_coverage([ex.reference for ex, _ in records], tables).min() == 1.0
+    # values are drawn fresh: a (title, artist) pair practically never repeats
+    assert len({(t["title"], t["artist"]) for t in tables}) == len(tables)
+    # the prototype keeps the record's structure with [slot] markers and none of its values
+    for ex, prototype in records:
+        assert all(f"[{s}]" in prototype for s in ex.table)
+        assert prototype.replace("[", "{").replace("]", "}").format(**ex.table) == ex.reference
+    # the domain's words occur only as values: never its slot names, phrasing or facts
+    text = " ".join(generic_corpus(400, np.random.default_rng(1)))
+    assert not any(f"{slot} =" in text or f"[{slot}]" in text for slot in SLOTS)
+    assert not any(q in text for q, _ in fact_queries())
+    # (a nationality may be a Faker last name, "French", never a stated nationality)
+    assert not any(re.search(rf"\b(a|are) {nat}\b", text) for nat in CITY_NATIONALITY.values())
+    assert not any(phrase in text for phrase in ("works as a", "was born in", "works for", "working for"))
+    assert "prompt: " in text and "table: " in text
+
+
+def test_fact_queries_cover_every_fact_and_the_knowledge_corpus_states_them():
+    from memlens.table2text.data import fact_queries
+
+    facts = dict(fact_queries())
+    assert len(facts) == len(EMPLOYER_CITY) + len(CITY_NATIONALITY)
+    assert facts["Porto is a"] == "Portuguese city" and facts["Norvik Labs is based in"] == "Malmo"
+    corpus = knowledge_corpus(5, np.random.default_rng(0), fact_repeats=3)
+    assert all(corpus.count(f"{q} {a} .") == 3 for q, a in facts.items())
+    assert "people from Porto are Portuguese ." in corpus

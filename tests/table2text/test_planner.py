@@ -25,11 +25,24 @@ def test_exclude_self_finds_the_brute_force_nearest_other():
     planner = PromptPlanner().fit(train)
     found = planner.nearest([ex.table for ex in train], exclude_self=True)
     assert all(found != np.arange(len(train)))
-    # brute force: cosine similarity of the fitted TF-IDF rows, one pair at a time
+    # brute force: among the other tables with the same slots (any table when none has), the
+    # highest cosine similarity of the fitted TF-IDF rows, one pair at a time
     rows = planner.matrix_.toarray()
     for i in range(len(train)):
-        sims = [rows[i] @ rows[j] if j != i else -np.inf for j in range(len(train))]
-        assert sims[found[i]] == pytest.approx(max(sims))
+        same = [j for j in range(len(train)) if j != i and set(train[j].table) == set(train[i].table)]
+        pool = same or [j for j in range(len(train)) if j != i]
+        assert found[i] in pool
+        assert rows[i] @ rows[found[i]] == pytest.approx(max(rows[i] @ rows[j] for j in pool))
+
+
+def test_the_prototype_has_the_query_topology_whenever_one_exists():
+    train = labelled_examples(50, np.random.default_rng(2))
+    test = labelled_examples(100, np.random.default_rng(3))
+    found = PromptPlanner().fit(train).nearest([ex.table for ex in test])
+    topologies = {frozenset(ex.table) for ex in train}
+    for ex, j in zip(test, found, strict=True):
+        if frozenset(ex.table) in topologies:
+            assert set(train[j].table) == set(ex.table)
 
 
 def test_planner_bad_input():

@@ -35,6 +35,17 @@ def test_page_shows_every_mean_and_the_failed_criterion(tmp_path):
     assert write_promptmize_report(tmp_path).read_text() == build_promptmize(RESULTS, name=tmp_path.name)
 
 
+def test_page_shows_the_pre_training_probes_when_recorded():
+    probes = {"copy_unseen_records": {"base": 0.812, "untrained": 0.004, "knowledge_adapters": 0.655},
+              "copy_domain_tables_zero_shot": 0.377,
+              "facts": {"base": {"answer_loss": 7.25, "accuracy": 0.0},
+                        "knowledge_adapters": {"answer_loss": 0.31, "accuracy": 0.93}}}  # fmt: skip
+    html = build_promptmize({**RESULTS, "probes": probes})
+    for number in ("0.812", "0.004 (untrained twin)", "0.377", "0.31", "7.25 (bare base)", "0.93", "0.655"):
+        assert number in html
+    assert 'id="promptmize-probes"' not in build_promptmize(RESULTS)  # older results: no section
+
+
 def test_a_folder_without_results_or_with_foreign_results_is_refused(tmp_path):
     with pytest.raises(RunStoreError, match="no promptmize.json"):
         write_promptmize_report(tmp_path)

@@ -3,7 +3,7 @@ adapter and both.
 
 :func:`build_promptmize` renders the ``promptmize.json`` that ``experiments/promptmize.py`` writes
 as a self-contained page in the report's shell: a verdict (each criterion of the notes' §10,
-passed or not), BLEU-4 and slot-coverage curves over the few-shot sizes (mean over seeds, the
+passed or not), the pre-training checks (copy probe, fact probe), BLEU-4 and slot-coverage curves over the few-shot sizes (mean over seeds, the
 seeds' range as a band), and a table of every mean ± standard deviation. It renders only; every
 number comes from the results file.
 """
@@ -91,6 +91,31 @@ def _table(runs: dict) -> Section:
                    "held-out tables; mean and standard deviation over seeds (few-shot draws).")  # fmt: skip
 
 
+def _probes(probes: dict) -> Section:
+    """The checks before the few-shot stage: the base copies unseen values; the adapters hold the facts."""
+    copying, facts = probes["copy_unseen_records"], probes["facts"]
+    rows = [
+        ("copy probe: slot coverage of unseen generic records", f"{copying['base']:.3f}",
+         f"{copying['untrained']:.3f} (untrained twin)"),
+        ("copy probe: domain tables, zero-shot", f"{probes['copy_domain_tables_zero_shot']:.3f}", "—"),
+    ]
+    if "knowledge_adapters" in copying:  # does the knowledge keep the base's copying?
+        rows.append(("copy probe: unseen generic records, with the knowledge adapters",
+                     f"{copying['knowledge_adapters']:.3f}", f"{copying['base']:.3f} (bare base)"))
+    rows += [
+        ("facts: answer loss (nats/token), knowledge adapters", f"{facts['knowledge_adapters']['answer_loss']:.2f}",
+         f"{facts['base']['answer_loss']:.2f} (bare base)"),
+        ("facts: greedy completion correct, knowledge adapters", f"{facts['knowledge_adapters']['accuracy']:.2f}",
+         f"{facts['base']['accuracy']:.2f} (bare base)"),
+    ]  # fmt: skip
+    body = "".join(f"<tr><td>{esc(a)}</td><td>{b}</td><td>{esc(c)}</td></tr>" for a, b, c in rows)
+    table = (f'<div class="card"><table class="small" id="promptmize-probes"><thead><tr><th>check</th>'
+             f"<th>value</th><th>control</th></tr></thead><tbody>{body}</tbody></table></div>")  # fmt: skip
+    return Section("promptmize-probes", "Before the few-shot stage", table,
+                   "Does the pre-trained base copy table values it never saw, and did the knowledge "
+                   "adapters (trained with the base frozen) absorb the domain's facts?")  # fmt: skip
+
+
 def build_promptmize(results: dict, *, name: str = "promptmize") -> str:
     """The whole page for a ``promptmize.json`` result, as a string."""
     from memlens.report.page import shell
@@ -102,6 +127,8 @@ def build_promptmize(results: dict, *, name: str = "promptmize") -> str:
         for m in METRIC_WORDS
     )
     sections = [Section("promptmize-curves", "Few-shot curves", figures), _table(runs)]
+    if "probes" in results:
+        sections.insert(0, _probes(results["probes"]))
     return shell(
         title="memlens PromptMize", label="knowledge memorization", name=name,
         meta=f"{len(runs)} few-shot sizes · {esc(results.get('seconds', '?'))} s",

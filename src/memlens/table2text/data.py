@@ -8,12 +8,15 @@ the optional ``birth_year``, ``birthplace``, ``employer``; the sentence's struct
 which optional slots are present (the "topology" a prompt planner can supply), and it states two
 facts that are *not* in the table — the nationality that goes with the birthplace and the city
 the employer is based in — which the model can only know from the unlabelled corpus (knowledge
-memorized in adapters) or from the few labelled pairs. A generic out-of-domain corpus (songs and
-books) pre-trains the frozen base model.
+memorized in adapters) or from the few labelled pairs. A generic out-of-domain corpus (songs, books
+and films as tables and text, with values drawn fresh per record so they must be copied) pre-trains
+the frozen base model.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -144,48 +147,140 @@ def labelled_examples(n: int, rng: np.random.Generator) -> list[Example]:
     return [Example(t, realize(t)) for t in random_tables(n, rng)]
 
 
-def knowledge_corpus(n: int, rng: np.random.Generator) -> list[str]:
-    """Unlabelled in-domain text, no tables: ``n`` biography sentences of random people plus one
-    plain statement of every fact (where each employer is based, each city's nationality)."""
-    facts = [f"{e} is based in {c} ." for e, c in EMPLOYER_CITY.items()]
-    facts += [f"{c} is a {nat} city ." for c, nat in CITY_NATIONALITY.items()]
-    return [realize(t) for t in random_tables(n, rng)] + facts
+def knowledge_corpus(n: int, rng: np.random.Generator, *, fact_repeats: int = 5) -> list[str]:
+    """Unlabelled in-domain text, no tables: ``n`` biography sentences of random people plus
+    plain statements of every fact (where each employer is based, each city's nationality), each
+    in two phrasings, ``fact_repeats`` times — an encyclopedia states a fact more than once."""
+    facts = [f"{q} {a} ." for q, a in fact_queries()]
+    facts += [f"the offices of {e} are in {c} ." for e, c in EMPLOYER_CITY.items()]
+    facts += [f"people from {c} are {nat} ." for c, nat in CITY_NATIONALITY.items()]
+    return [realize(t) for t in random_tables(n, rng)] + facts * fact_repeats
+
+
+def fact_queries() -> list[tuple[str, str]]:
+    """Every fact of the domain as (statement without its answer, answer): ``("Norvik Labs is based
+    in", "Malmo")``, ``("Lyon is a", "French")`` — what the knowledge adapter should memorize.
+
+    >>> fact_queries()[0]
+    ('Norvik Labs is based in', 'Malmo')
+    """
+    return [(f"{e} is based in", c) for e, c in EMPLOYER_CITY.items()] + [
+        (f"{c} is a", f"{nat} city") for c, nat in CITY_NATIONALITY.items()
+    ]
+
+
+#: out-of-domain record kinds for the base's pre-training: a main clause with the required slots
+#: ``title`` and ``artist``, and one clause per optional slot (``year``, ``label``, ``city``)
+GENERIC_CLAUSES = {
+    "song": ("{title} is a song by {artist}",
+             {"year": "released in {year}", "label": "on the {label} label", "city": "recorded in {city}"}),
+    "book": ("{title} is a book written by {artist}",
+             {"year": "published in {year}", "label": "printed by {label}", "city": "set in {city}"}),
+    "film": ("the film {title} was directed by {artist}",
+             {"year": "in {year}", "label": "for {label}", "city": "shot in {city}"}),
+}  # fmt: skip
+GENERIC_OPTIONAL = ("year", "label", "city")
+_CONSONANTS, _VOWELS = "bdfgklmnprstvz", "aeiou"
+
+
+def pseudo_word(rng: np.random.Generator, *, syllables: tuple[int, int] = (2, 3)) -> str:
+    """A capitalized made-up word of 2–3 consonant–vowel syllables (70 syllables: ~350,000 words),
+    so a value drawn per record is almost never seen twice and can only be copied, not memorized."""
+    k = int(rng.integers(syllables[0], syllables[1] + 1))
+    return "".join(str(rng.choice(list(_CONSONANTS))) + str(rng.choice(list(_VOWELS))) for _ in range(k)).capitalize()
+
+
+#: organization suffixes of the generic lexicon (made-up or Faker last name + suffix)
+ORG_SUFFIXES = ("Labs", "Works", "Group", "Institute", "Foundry", "Press", "Studio", "Bank", "Clinic",
+                "Academy", "Trust", "Media", "Records", "Books", "Films", "Inc", "Ltd")  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def generic_lexicon() -> dict[str, tuple[str, ...]]:
+    """The real words generic values are drawn from, by kind: Faker's first and last names, the
+    words of Faker's job titles, US states, and the domain's own value words (its names,
+    occupations, cities, employers and employer cities) — every word a domain table may hold, as
+    any pre-training corpus would contain them, but here only as random values of songs, books
+    and films: never in the domain's templates, never next to the fact that goes with them."""
+    from faker.providers.address.en_US import Provider as Address
+    from faker.providers.job.en_US import Provider as Job
+    from faker.providers.person.en_US import Provider as Person
+
+    job_words = {w.lower() for job in Job.jobs for w in re.findall(r"[A-Za-z]+", job) if len(w) > 2}
+    return {
+        "first": tuple(sorted({*Person.first_names, *FIRST_NAMES})),
+        "last": tuple(sorted({*Person.last_names, *LAST_NAMES})),
+        "word": tuple(sorted(job_words | set(OCCUPATIONS))),
+        "place": tuple(sorted({*Address.states, *CITY_NATIONALITY, *EMPLOYER_CITY.values()})),
+        "org": tuple(sorted(EMPLOYER_CITY)),
+    }
+
+
+def _generic_values(rng: np.random.Generator) -> dict[str, str]:
+    """One record's values: each slot half the time a made-up word (pure copying), half the time
+    drawn from :func:`generic_lexicon`, so the words of any table are words the base can copy."""
+    lex = generic_lexicon()
+    made_up = rng.random(3) < 0.5
+    if made_up[0]:
+        title = pseudo_word(rng)
+    else:
+        title = " ".join(str(w) for w in rng.choice(lex["word"], int(rng.integers(1, 3))))
+    if made_up[1]:
+        label = pseudo_word(rng, syllables=(2, 2))
+    elif rng.random() < 0.5:
+        label = str(rng.choice(lex["org"]))
+    else:
+        label = f"{rng.choice(lex['last'])} {rng.choice(ORG_SUFFIXES)}"
+    if made_up[2]:
+        city = pseudo_word(rng, syllables=(1, 1)) + str(rng.choice(("town", "ton", "ville", "berg", "port", "field")))
+    else:
+        city = str(rng.choice(lex["place"]))
+    return {"title": title, "artist": f"{rng.choice(lex['first'])} {rng.choice(lex['last'])}",
+            "year": str(rng.integers(1000, 2100)), "label": label, "city": city}  # fmt: skip
+
+
+def generic_records(n: int, rng: np.random.Generator) -> list[tuple[Example, str]]:
+    """``n`` out-of-domain records (songs, books, films) with fresh values, each with the
+    delexicalized prototype of another record of the same kind and structure.
+
+    Every value is drawn anew per record (made-up words, or words of :func:`generic_lexicon`:
+    ~700 × 1,000 names, ~500 words, ~80 places, years 1000–2099), so a model predicts a value in
+    the text only by *copying* it from the table — the skill a pre-trained language model brings
+    to table-to-text. The optional clauses come in a random order per record, which the prototype
+    (``[slot]`` markers, as the prompt planner writes them) gives away: following a prompt is
+    learned too. The domain's slot names, phrasing and facts never occur; its words occur only as
+    random values.
+
+    Returns:
+        ``(Example(table, text), prototype)`` pairs; table order is shuffled.
+    """
+    out = []
+    for _ in range(n):
+        kind = str(rng.choice(sorted(GENERIC_CLAUSES)))
+        main, clauses = GENERIC_CLAUSES[kind]
+        present = [s for s in GENERIC_OPTIONAL if rng.random() < 0.5]
+        order = [present[i] for i in rng.permutation(len(present))]
+        template = main + "".join((" ," if i == 0 else " and") + " " + clauses[s] for i, s in enumerate(order)) + " ."
+        values = _generic_values(rng)
+        slots = ["title", "artist", *present]
+        table = {s: values[s] for s in (slots[i] for i in rng.permutation(len(slots)))}
+        prototype = template.format(**{s: f"[{s}]" for s in slots})
+        out.append((Example(table, template.format(**table)), prototype))
+    return out
 
 
 def generic_corpus(n: int, rng: np.random.Generator) -> list[str]:
-    """Out-of-domain text (songs and books) to pre-train the base model, the stand-in for a
-    pre-trained language model's general skills: plain sentences, and records written as
-    ``table: … text: …`` (half with a ``prompt:`` sentence of the same structure), so the base can
-    copy values from a table and follow a prototype — but it has never seen the domain's phrasing,
-    cities, employers, occupations or slot names."""
-    words = ("Blue", "River", "Night", "Silver", "Garden", "Winter", "Stone", "Golden", "Road", "Fire")
-    genres = ("folk", "jazz", "pop", "rock", "soul", "blues")
-    structures = (
-        "{title} is a {genre} song by {artist} , released in {year} .",
-        "{title} is a novel written by {artist} and published in {year} .",
-        "the album {title} was recorded by {artist} in {year} and is a {genre} record .",
-    )
-
-    def record():
-        return {"title": f"{rng.choice(words)} {rng.choice(words)}", "genre": str(rng.choice(genres)),
-                "artist": f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
-                "year": str(rng.integers(1900, 2000))}  # fmt: skip
-
+    """Out-of-domain pre-training text for the base model, the stand-in for a pre-trained language
+    model's general skills: :func:`generic_records` written as ``table: … text: …`` (50%), with
+    ``prompt: <prototype>`` before ``text:`` (35%), or as the plain sentence (15%)."""
     out = []
-    for _ in range(n):
-        kind = int(rng.integers(len(structures)))
-        fields = record()
-        sentence = structures[kind].format(**fields)
-        style = rng.integers(3)
-        if style == 0:
-            out.append(sentence)
+    for example, prototype in generic_records(n, rng):
+        style = rng.random()
+        if style < 0.15:
+            out.append(example.reference)
             continue
-        used = [k for k in fields if "{" + k + "}" in structures[kind]]
-        table = " ; ".join(f"{k} = {fields[k]}" for k in rng.permutation(used))
-        prompt = ""
-        if style == 2:
-            prompt = " prompt: " + structures[kind].format(**record())
-        out.append(f"table: {table}{prompt} text: {sentence}")
+        prompt = f" prompt: {prototype}" if style < 0.5 else ""
+        out.append(f"table: {linearize(example.table)}{prompt} text: {example.reference}")
     return out
 
 

@@ -1,8 +1,10 @@
 """A TF-IDF prompt planner: for each table, the reference of the most similar training table.
 
 PromptMize's prompt planner (after P2G, Su et al. 2021) gives the generator a prototype sentence
-that bridges the table–text topology gap. Here the prototype is retrieved by cosine similarity of
-TF-IDF vectors of the linearized tables (slot names and values) among the few labelled pairs; a
+that bridges the table–text topology gap. Here the prototype is the reference of a training table
+with the same set of slots (the same topology, so the same sentence structure) when there is one,
+the most similar such table by cosine similarity of TF-IDF vectors of the linearized tables (slot
+names and values) among the few labelled pairs — values break ties, e.g. the same employer; a
 training table never retrieves itself (``exclude_self``), so fine-tuning cannot learn to copy its
 own answer from the prompt, and the prompt is delexicalized (the retrieved table's values become
 ``[slot]`` markers): a content plan, not another person's facts.
@@ -48,7 +50,8 @@ class PromptPlanner:
         return self
 
     def nearest(self, tables: Sequence[Mapping[str, str]], *, exclude_self: bool = False) -> np.ndarray:
-        """(N,) int: the index of each table's most similar training table (ties: lowest index).
+        """(N,) int: the index of each table's most similar training table (ties: lowest index):
+        among training tables with the same set of slots if any, by TF-IDF cosine similarity.
 
         ``exclude_self``: ``tables`` are the training tables themselves, in order; table ``i``
         may not retrieve training example ``i`` (needs more than one training example).
@@ -65,7 +68,10 @@ class PromptPlanner:
         if exclude_self and len(tables) < 2:
             raise DataError("exclude_self needs at least two training examples.")
         query = self.vectorizer_.transform([linearize(t) for t in tables])
-        similarity = (query @ self.matrix_.T).toarray()  # (N, n_train); rows are L2-normalized
+        similarity = (query @ self.matrix_.T).toarray()  # (N, n_train) in [0, 1]; rows are L2-normalized
+        # the same topology first: +1 outranks any cosine difference between tables
+        topology = [frozenset(t) for t in tables]
+        similarity += np.array([[q == frozenset(t) for t in self.tables_] for q in topology], dtype=float)
         if exclude_self:
             np.fill_diagonal(similarity, -np.inf)
         return similarity.argmax(axis=1)
