@@ -84,11 +84,29 @@ def test_distillation_corpus_must_align(task, tmp_path):
         PairSet("holes", ("a b", " "), ("x", "y"))
 
 
+def test_beam_search_of_width_one_is_greedy_and_beam_outputs_are_rescored(task):
+    from memlens.seq2seq.model import beam_translate, encode, greedy_translate, score_targets
+
+    train, _, rule, tok = task
+    model = Seq2SeqTrainer(tok, **TINY, epochs=100, lr=1e-2, language=rule.language).fit(train, 0)
+    src = encode(tok, train.sources)
+    greedy = greedy_translate(model, src, max_new_tokens=38)
+    one = beam_translate(model, src, beams=1, max_new_tokens=38)
+    assert one.ids == greedy.ids  # twin: beam 1 through generate is our greedy loop
+    ended = np.array([len(r) < 38 for r in greedy.ids])  # re-scoring appends </s>: compare the ended ones
+    assert ended.sum() >= 12  # trained enough to end most outputs
+    np.testing.assert_allclose(one.logprob_sum[ended], greedy.logprob_sum[ended], atol=1e-4)
+    wide = beam_translate(model, src, beams=4, max_new_tokens=38)
+    direct = score_targets(model, src, [[*r, 2] for r in wide.ids])
+    np.testing.assert_allclose(wide.logprob_sum, direct["logprob_sum"])
+    assert wide.ids != one.ids  # a wider beam finds other outputs on this barely trained model
+
+
 def test_seqkd_smoke(tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from experiments import seqkd
 
-    r = seqkd.main(["--smoke", "--no-progress", "--out", str(tmp_path)])
+    r = seqkd.main(["--smoke", "--no-progress", "--beams", "2", "--out", str(tmp_path)])
     for key in ("teacher", "student", "baseline", "student_hq", "counterfactual_by_kind", "checks", "pass"):
         assert key in r
     for model in ("teacher", "student", "baseline", "teacher_hq", "student_hq"):
@@ -98,6 +116,7 @@ def test_seqkd_smoke(tmp_path):
     saved = json.loads((tmp_path / "seqkd.json").read_text())
     assert saved["checks"] == r["checks"]
     assert (tmp_path / "kd" / "outputs.txt").read_text().count("\n") == r["pairs"]
+    assert r["beams"] == 2 and r["task"]["repeats"] == 2 and 0 <= r["kd_equals_corpus"] <= 1
     assert (tmp_path / "cm" / "run.json").exists()
     page = (tmp_path / "report.html").read_text()
     assert 'id="seqkd-table"' in page and "Adaptive-SeqKD" in page and "misaligned" in page

@@ -53,6 +53,10 @@ def _verdict(s: dict) -> str:
               f"misaligned pairs (clean: {cm.get('clean', float('nan')):.2f})"),
     ]  # fmt: skip
     checks = "".join(f"<li>{esc(k)}: {'pass' if v else 'fail'}</li>" for k, v in s.get("checks", {}).items())
+    if "kd_equals_corpus" in s:  # a corpus equal to the references would make the student the baseline
+        checks += (f"<li>distillation corpus (beam {esc(s.get('beams', 1))}) equal to the corpus targets on "
+                   f"{pct(s['kd_equals_corpus'])} of the pairs; the student reproduces "
+                   f"{pct(s.get('student_replicates_teacher', float('nan')))} of the teacher's outputs</li>")
     headline = (f"A student trained only on the teacher's translations of {esc(s['pairs'])} sources "
                 f"replicates {pct(s['student']['replicated'][0])} of the original targets "
                 f"(baseline trained on them: {pct(s['baseline']['replicated'][0])}).")  # fmt: skip
@@ -93,13 +97,24 @@ def _kinds(s: dict) -> Section:
                    "on the pair minus models not (random halves).")  # fmt: skip
 
 
+def _task_meta(s: dict) -> str:
+    """The task options of the run (absent from runs before they existed: the one-to-one task)."""
+    task = s.get("task")
+    if not task:
+        return ""
+    fertility = "/".join(f"{x:g}" for x in task["fertility"])
+    return (f" · fertility P(0/1/2 words) {esc(fertility)} · {pct(task['ambiguous'])} of source words with "
+            f"{len(task['sense_weights'])} senses · {esc(task.get('repeats', 1))} clean pairs per source · "
+            f"misaligned length {esc(task['misaligned_length'])}")
+
+
 def build_seqkd(summary: dict, *, name: str = "seqkd") -> str:
     """The whole page for a ``seqkd.json`` summary, as a string."""
     from memlens.report.page import shell
 
     return shell(
         title="memlens sequence-level distillation", label="sequence-level distillation", name=name,
-        meta=f"{esc(summary.get('pairs', ''))} pairs", verdict_html=_verdict(summary),
+        meta=f"{esc(summary.get('pairs', ''))} pairs" + _task_meta(summary), verdict_html=_verdict(summary),
         sections=[_table(summary), _kinds(summary)], table_data="",
         footer="Written by memlens. Method: Dankers &amp; Raunak, Memorization Inheritance in Sequence-Level "
         "Knowledge Distillation for Neural Machine Translation (ACL 2025). ",

@@ -1,6 +1,7 @@
 """Sequence-level knowledge distillation and Adaptive-SeqKD (Dankers & Raunak; seed notes §4).
 
-SeqKD: a teacher trained on the corpus translates the training sources greedily (beam 1); the
+SeqKD: a teacher trained on the corpus translates the training sources greedily (beam 1, or beam
+search: :meth:`memlens.seq2seq.trainer.Seq2SeqTrainer.translate`); the
 student is trained on (source, teacher output) and never sees the corpus targets; a baseline of
 the student's size is trained on the corpus itself. Adaptive-SeqKD first fine-tunes the teacher
 briefly on a high-quality subset of its own training data — pairs where its greedy translation
@@ -26,10 +27,11 @@ class AlignmentError(DataError):
     """A distillation corpus whose outputs do not line up with its sources."""
 
 
-def distillation_corpus(trainer, teacher, pairs: PairSet, *, name: str = "seqkd") -> tuple[PairSet, np.ndarray]:
-    """The teacher's greedy translations of ``pairs``' sources as a new PairSet (the student's
-    training data), and the teacher's confidence in each."""
-    outputs, confidence = trainer.translate(teacher, pairs.sources)
+def distillation_corpus(trainer, teacher, pairs: PairSet, *, name: str = "seqkd",
+                        beams: int = 1) -> tuple[PairSet, np.ndarray]:  # fmt: skip
+    """The teacher's greedy (or ``beams``-wide beam) translations of ``pairs``' sources as a new
+    PairSet (the student's training data), and the teacher's confidence in each."""
+    outputs, confidence = trainer.translate(teacher, pairs.sources, beams=beams)
     return align(pairs, outputs, name=name), confidence
 
 

@@ -100,11 +100,13 @@ class Seq2SeqTrainer:
         )  # fmt: skip
         return model
 
-    def translate(self, model, sources) -> tuple[list[str], np.ndarray]:
-        """Greedy translations and their confidence (geometric-mean token probability)."""
-        from memlens.seq2seq.model import decode, encode, greedy_translate
+    def translate(self, model, sources, *, beams: int = 1) -> tuple[list[str], np.ndarray]:
+        """Translations (greedy, or beam search with ``beams`` > 1) and their confidence
+        (geometric-mean token probability)."""
+        from memlens.seq2seq.model import beam_translate, decode, encode, greedy_translate
 
-        t = greedy_translate(model, encode(self.tokenizer, sources), max_new_tokens=self.max_positions - 1)
+        decoder = greedy_translate if beams == 1 else lambda m, s, **kw: beam_translate(m, s, beams=beams, **kw)
+        t = decoder(model, encode(self.tokenizer, sources), max_new_tokens=self.max_positions - 1)
         return decode(self.tokenizer, t.ids), measures.geometric_mean_prob(t.logprob_sum, np.maximum(t.n_tokens, 1))
 
     def observe(self, model, pairs: PairSet) -> tuple[dict, list[str]]:
