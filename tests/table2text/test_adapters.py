@@ -3,6 +3,7 @@ adapters, and a copied model carries its own adapters."""
 
 import copy
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -16,6 +17,7 @@ from memlens.table2text.adapters import (  # noqa: E402
     add_adapters,
     freeze_base,
     memorize_knowledge,
+    span_labels,
 )
 
 
@@ -73,3 +75,50 @@ def test_adapter_bad_input():
         freeze_base(_model())
     with pytest.raises(MemlensError, match="bottleneck must be >= 1"):
         add_adapters(_model(), bottleneck=0)
+
+
+def test_span_labels_target_exactly_the_span_tokens():
+    texts = ["Anna Berg works at Norvik Labs in Malmo .", "Porto is a Portuguese city ."]
+    tok = train_tokenizer(texts * 10, vocab_size=300)
+    malmo = texts[0].index("Malmo")
+    (ids, labels), (ids2, labels2) = span_labels(tok, texts, [[(malmo, malmo + 5)], None])
+    assert len(ids) == len(labels) and labels[0] == -100 and labels[-1] == -100
+    assert tok.decode([t for t in labels if t != -100]).strip() == "Malmo"
+    # no span: every token after bos is a target, the eos included
+    assert labels2 == [-100, *ids2[1:]]
+    with pytest.raises(MemlensError, match="one per text"):
+        span_labels(tok, texts, [None])
+
+
+def test_memorize_knowledge_on_spans_puts_the_loss_on_the_span_tokens_only():
+    """Brute-force twin: with one batch, the first step's loss is the mean loss of the span tokens
+    alone under the starting model; training then learns the fact (a frozen base pre-trained on
+    the same sentences with other names and another city)."""
+    from memlens.lm.model import sequence_logprobs, train_lm
+
+    names = ("Anna Berg", "Hugo Sato", "Olga Dahl", "Nils Quist")
+    corpus = [f"{n} works at Norvik Labs in Malmo ." for n in names]
+    pretraining = [f"{n} works at Norvik Labs in Riga ." for n in ("Clara Costa", "David Ekman", "Felix Fischer")] * 10
+    tok = train_tokenizer(corpus * 10 + pretraining, vocab_size=300)
+    base = tiny_gpt2(len(tok), n_layer=2, n_embd=32, n_head=2, n_positions=32, seed=1)
+    train_lm(base, tok, pretraining, epochs=15, batch_size=8, lr=1e-2, seq_len=32)
+    add_adapters(base, bottleneck=8)
+    spans = [[(t.index("Malmo"), t.index("Malmo") + 5)] for t in corpus]
+
+    def span_loss(m):  # mean loss of the span tokens, every text
+        pairs = span_labels(tok, corpus, spans)
+        lp = sequence_logprobs(m, tok, [ids for ids, _ in pairs]).logprobs
+        return -np.mean([lp[i, j - 1] for i, (_, labels) in enumerate(pairs) for j, lab in enumerate(labels) if lab != -100])
+
+    def all_loss(m):  # every token after bos, the eos included (NaN pads the shorter rows)
+        bos, eos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id, tok.eos_token_id
+        rows = [[bos, *ids, eos] for ids in tok(corpus, add_special_tokens=False)["input_ids"]]
+        return -np.nanmean(sequence_logprobs(m, tok, rows).logprobs)
+
+    for spans_, expected in ((spans, span_loss(base)), (None, all_loss(base))):
+        model = copy.deepcopy(base)
+        losses = memorize_knowledge(model, tok, corpus, epochs=1, batch_size=8, lr=1e-2, seq_len=32, loss_spans=spans_)
+        assert losses[0] == pytest.approx(expected, rel=1e-4)
+    on_spans = copy.deepcopy(base)
+    memorize_knowledge(on_spans, tok, corpus * 10, epochs=10, batch_size=8, lr=1e-2, seq_len=32, loss_spans=spans * 10)
+    assert span_loss(on_spans) < 0.5 * span_loss(base)

@@ -11,6 +11,7 @@ from memlens.table2text.data import (
     EMPLOYER_CITY,
     TEMPLATES,
     check_table,
+    fact_spans,
     few_shot_sample,
     knowledge_corpus,
     labelled_examples,
@@ -88,3 +89,26 @@ def test_fact_queries_cover_every_fact_and_the_knowledge_corpus_states_them():
     corpus = knowledge_corpus(5, np.random.default_rng(0), fact_repeats=3)
     assert all(corpus.count(f"{q} {a} .") == 3 for q, a in facts.items())
     assert "people from Porto are Portuguese ." in corpus
+
+
+def test_fact_spans_cover_the_facts_after_their_subject_and_no_table_value():
+    examples = labelled_examples(300, np.random.default_rng(5))
+    for e in examples:
+        text, t = e.reference, e.table
+        # brute-force twin: the fact words whose subject comes earlier in the sentence
+        expected = set()
+        if "employer" in t:
+            expected.add(EMPLOYER_CITY[t["employer"]])
+        if "birthplace" in t:
+            nationality = CITY_NATIONALITY[t["birthplace"]]
+            if text.index(t["birthplace"]) < text.index(nationality):
+                expected.add(nationality)
+        spans = fact_spans(text)
+        assert {text[a:b] for a, b in spans} == expected, text
+        for value in t.values():  # no free value (name, occupation, year, …) is inside a span
+            v0 = text.index(value)
+            assert not any(a < v0 + len(value) and b > v0 for a, b in spans), (value, text)
+    assert [("Porto is a Portuguese city ."[a:b]) for a, b in fact_spans("Porto is a Portuguese city .")] == [
+        "Portuguese city"
+    ]
+    assert fact_spans("Anna Berg is a Portuguese painter from Porto .") == []  # the nationality precedes

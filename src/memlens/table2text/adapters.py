@@ -107,9 +107,14 @@ def memorize_knowledge(
     lr: float = 1e-2,
     seq_len: int = 64,
     seed: int = 0,
+    loss_spans: Sequence[Sequence[tuple[int, int]] | None] | None = None,
 ) -> np.ndarray:
     """Train only the adapters on the unlabelled corpus (causal LM loss), base frozen; return the
     per-step losses. The base model's weights are unchanged afterwards (a test checks this).
+
+    ``loss_spans`` (optional, one entry per text): the character spans whose tokens carry the loss
+    (:func:`span_labels`); ``None`` for a text puts the loss on all of it. Without it every token
+    of every text is predicted (:func:`memlens.lm.model.train_lm`, windows of ``seq_len``).
 
     Returns:
         (S,) float array of step losses.
@@ -118,9 +123,74 @@ def memorize_knowledge(
 
     freeze_base(model)
     try:
-        return train_lm(
-            model, tokenizer, corpus, epochs=epochs, batch_size=batch_size, lr=lr,
-            seq_len=seq_len, seed=seed,
-        )  # fmt: skip
+        if loss_spans is None:
+            return train_lm(
+                model, tokenizer, corpus, epochs=epochs, batch_size=batch_size, lr=lr,
+                seq_len=seq_len, seed=seed,
+            )  # fmt: skip
+        return _train_on_spans(model, span_labels(tokenizer, corpus, loss_spans), epochs=epochs,
+                               batch_size=batch_size, lr=lr, seq_len=seq_len, seed=seed,
+                               pad_id=tokenizer.pad_token_id or 0)  # fmt: skip
     finally:
         unfreeze(model)
+
+
+def span_labels(tokenizer, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]] | None]):
+    """Each text as ``[bos, …, eos]`` token ids and next-token labels: a token is a target when its
+    characters overlap one of the text's spans (and the eos then too, when the text's spans are
+    ``None``: the whole text is a target); every other label is -100.
+
+    Returns:
+        list of (ids, labels) pairs of int lists, ``len(labels) == len(ids)`` (``labels[0]`` is
+        the bos's, always -100).
+    """
+    if len(texts) != len(spans):
+        raise MemlensError(f"Got {len(texts)} texts but {len(spans)} span lists; give one per text.")
+    enc = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    out = []
+    for ids, offsets, text_spans in zip(enc["input_ids"], enc["offset_mapping"], spans, strict=True):
+        if text_spans is None:
+            labels = [-100, *ids, tokenizer.eos_token_id]
+        else:
+            hit = [any(a < e and b > s for s, e in text_spans) for a, b in offsets]
+            labels = [-100, *(t if h else -100 for t, h in zip(ids, hit, strict=True)), -100]
+        out.append(([bos, *ids, tokenizer.eos_token_id], labels))
+    return out
+
+
+def _train_on_spans(model, pairs, *, epochs: int, batch_size: int, lr: float, seq_len: int, seed: int, pad_id: int):
+    """AdamW on (ids, labels) pairs, the same schedule as :func:`memlens.lm.model.train_lm` (5%
+    linear warm-up, cosine decay, length-grouped shuffled batches); texts longer than ``seq_len``
+    are cut at its end. Texts without any target still count as batch members (no loss)."""
+    import math
+
+    from memlens.lm.model import _pad, length_grouped_batches, optimizer_step
+
+    pairs = [(ids[:seq_len], labels[:seq_len]) for ids, labels in pairs]
+    rng = np.random.default_rng(seed)
+    total = math.ceil(len(pairs) / batch_size) * epochs
+    losses: list = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+        warmup = max(1, total // 20)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, total))))
+        )
+        model.train()
+        try:
+            for _ in range(epochs):
+                for rows in length_grouped_batches([len(p[0]) for p in pairs], batch_size, rng):
+                    ids, mask = _pad([pairs[i][0] for i in rows], pad_id)  # (B, T)
+                    labels, _ = _pad([pairs[i][1] for i in rows], -100)  # (B, T)
+                    if (labels[:, 1:] == -100).all():
+                        continue  # nothing to predict in this batch
+                    logits = model(input_ids=ids, attention_mask=mask).logits  # (B, T, V)
+                    loss = torch.nn.functional.cross_entropy(
+                        logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100
+                    )
+                    optimizer_step(model, opt, schedule, loss, losses)
+        finally:
+            model.eval()
+    return np.asarray(losses)

@@ -169,6 +169,30 @@ def fact_queries() -> list[tuple[str, str]]:
     ]
 
 
+def fact_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the domain's *knowledge* in a text: each employer's city that follows the
+    employer, each nationality that follows its birthplace (with " city" when the text says
+    "… is a Portuguese city", as :func:`fact_queries` does). A fact word before its subject is
+    left out: nothing before it says which value is right, so training on it teaches only a prior.
+    Names, occupations, years, employers and birthplaces are never in a span.
+
+    >>> t = "Anna Berg was born in Porto in 1950 and is a Portuguese painter ."
+    >>> [t[a:b] for a, b in fact_spans(t)]
+    ['Portuguese']
+    """
+    facts = [(e, (c,)) for e, c in EMPLOYER_CITY.items()]
+    facts += [(c, (f"{nat} city", nat)) for c, nat in CITY_NATIONALITY.items()]
+    spans = []
+    for subject, answers in facts:
+        for m in re.finditer(rf"\b{re.escape(subject)}\b", text):
+            for answer in answers:  # the longest form first
+                hit = re.search(rf"\b{re.escape(answer)}\b", text[m.end() :])
+                if hit:
+                    spans.append((m.end() + hit.start(), m.end() + hit.end()))
+                    break
+    return sorted(set(spans))
+
+
 #: out-of-domain record kinds for the base's pre-training: a main clause with the required slots
 #: ``title`` and ``artist``, and one clause per optional slot (``year``, ``label``, ``city``)
 GENERIC_CLAUSES = {

@@ -26,6 +26,8 @@ from memlens.lm.model import optimizer_step
 from memlens.table2text.adapters import adapter_parameters, add_adapters
 from memlens.table2text.data import Example, check_table, linearize
 
+#: which knowledge-corpus tokens the adapters are trained to predict (:func:`memorize_in_adapters`)
+KNOWLEDGE_LOSSES = ("all", "facts")
 #: variant -> (uses the prompt planner, starts from the knowledge-memorized adapters)
 VARIANTS = {
     "plain": (False, False),
@@ -63,6 +65,7 @@ def prepare(
     knowledge_epochs: int = 3,
     knowledge_lr: float = 1e-2,
     knowledge_replay: Sequence[str] = (),
+    knowledge_loss: str = "all",
     seed: int = 0,
     base_progress=None,
 ) -> Prepared:
@@ -88,7 +91,7 @@ def prepare(
     add_adapters(base, bottleneck=bottleneck, seed=seed)
     knowledge, knowledge_losses = memorize_in_adapters(
         base, tokenizer, knowledge_corpus, replay=knowledge_replay, epochs=knowledge_epochs,
-        lr=knowledge_lr, seed=seed,
+        lr=knowledge_lr, knowledge_loss=knowledge_loss, seed=seed,
     )  # fmt: skip
     return Prepared(tokenizer, base, knowledge, base_losses, knowledge_losses)
 
@@ -101,10 +104,17 @@ def memorize_in_adapters(
     replay: Sequence[str] = (),
     epochs: int = 3,
     lr: float = 1e-2,
+    knowledge_loss: str = "all",
     seed: int = 0,
 ):
     """A copy of ``base`` (with adapters) whose adapters alone are trained on the knowledge corpus
     plus ``replay`` texts; returns (the copy, its step losses).
+
+    ``knowledge_loss``: which tokens of the knowledge corpus carry the loss. ``"all"``: every token
+    (the adapters model whole biographies, names and occupations included). ``"facts"``: only the
+    fact words (:func:`~memlens.table2text.data.fact_spans`: an employer's city, a birthplace's
+    nationality, after their subject), so the adapters store the facts without a prior over the
+    free values a table supplies. Replay texts are always trained on every token.
 
     ``replay``: generic records mixed in. Adapters trained on table-less domain text alone learn
     to write biographies from memory and break the base's copying (its copy probe fell from 0.99
@@ -112,10 +122,17 @@ def memorize_in_adapters(
     that skill while the facts go in.
     """
     from memlens.table2text.adapters import memorize_knowledge
+    from memlens.table2text.data import fact_spans
 
+    if knowledge_loss not in KNOWLEDGE_LOSSES:
+        raise DataError(f"Unknown knowledge_loss {knowledge_loss!r}; choose from {', '.join(KNOWLEDGE_LOSSES)}.")
+    spans = None
+    if knowledge_loss == "facts":
+        spans = [fact_spans(t) for t in knowledge_corpus] + [None] * len(replay)
     knowledge = copy.deepcopy(base)
     losses = memorize_knowledge(knowledge, tokenizer, [*knowledge_corpus, *replay], epochs=epochs,
-                                lr=lr, seq_len=base.config.n_positions, seed=seed)  # fmt: skip
+                                lr=lr, seq_len=base.config.n_positions, seed=seed,
+                                loss_spans=spans)  # fmt: skip
     return knowledge, losses
 
 
