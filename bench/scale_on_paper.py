@@ -91,32 +91,41 @@ def _best(step, repeats: int) -> float:
     return best
 
 
+def _time_both_precisions(model, opt, loss, forward, repeats: int) -> tuple[dict, dict]:
+    """Best seconds of one optimizer step on ``loss()`` and of one ``forward()``, float32 and bf16 autocast."""
+    steps, forwards = {}, {}
+    for name, bf16 in (("fp32", False), ("bf16", True)):
+
+        def step(bf16=bf16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                value = loss()
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
+
+        steps[name] = _best(step, repeats)
+    model.eval()
+    for name, bf16 in (("fp32", False), ("bf16", True)):
+
+        def forward_only(bf16=bf16):
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                forward()
+
+        forwards[name] = _best(forward_only, repeats)
+    return steps, forwards
+
+
 def measure_resnet(repeats: int) -> dict:
     """Seconds per batch-128 SGD step (fp32, bf16 autocast) and forward images/s of a CIFAR ResNet-18."""
     torch.manual_seed(0)
     model = resnet18_cifar(100)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x, y = torch.randn(128, 3, 32, 32), torch.randint(0, 100, (128,))
-    out = {"parameters": sum(p.numel() for p in model.parameters())}
-    for name, bf16 in (("fp32", False), ("bf16", True)):
-
-        def step(bf16=bf16):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                loss = nn.functional.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        out[f"train_step_{name}"] = _best(step, repeats)
-    model.eval()
-    for name, bf16 in (("fp32", False), ("bf16", True)):
-
-        def forward(bf16=bf16):
-            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                model(x)
-
-        out[f"forward_images_per_s_{name}"] = 128 / _best(forward, repeats)
-    return out
+    steps, forwards = _time_both_precisions(model, opt, lambda: nn.functional.cross_entropy(model(x), y),
+                                            lambda: model(x), repeats)  # fmt: skip
+    return {"parameters": sum(p.numel() for p in model.parameters()),
+            **{f"train_step_{k}": v for k, v in steps.items()},
+            **{f"forward_images_per_s_{k}": 128 / v for k, v in forwards.items()}}  # fmt: skip
 
 
 def measure_gpt2(repeats: int, batch: int = 2, seq: int = 256) -> dict:
@@ -131,26 +140,11 @@ def measure_gpt2(repeats: int, batch: int = 2, seq: int = 256) -> dict:
     model.config.use_cache = False
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     ids = torch.randint(0, config.vocab_size, (batch, seq))
-    out = {"parameters": sum(p.numel() for p in model.parameters()), "tokens_per_step": batch * seq}
-    for name, bf16 in (("fp32", False), ("bf16", True)):
-
-        def step(bf16=bf16):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                loss = model(input_ids=ids, labels=ids).loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        out[f"train_step_{name}"] = _best(step, repeats)
-    model.eval()
-    for name, bf16 in (("fp32", False), ("bf16", True)):
-
-        def forward(bf16=bf16):
-            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                model(input_ids=ids)
-
-        out[f"forward_tokens_per_s_{name}"] = batch * seq / _best(forward, repeats)
-    return out
+    steps, forwards = _time_both_precisions(model, opt, lambda: model(input_ids=ids, labels=ids).loss,
+                                            lambda: model(input_ids=ids), repeats)  # fmt: skip
+    return {"parameters": sum(p.numel() for p in model.parameters()), "tokens_per_step": batch * seq,
+            **{f"train_step_{k}": v for k, v in steps.items()},
+            **{f"forward_tokens_per_s_{k}": batch * seq / v for k, v in forwards.items()}}  # fmt: skip
 
 
 # --- memlens's own per-shard cost -------------------------------------------------------------
@@ -236,15 +230,19 @@ def duration(seconds: float) -> str:
 def project(workload: dict, platform: dict, nodes: int) -> dict:
     """Wall time and cost of ``workload`` on ``nodes`` nodes of ``platform``.
 
-    Models are independent Ray tasks. Each gets ``units`` cores (or GPUs), as many as leave no
-    unit idle in the first wave (at least 1, at most a node's; its speed assumed linear in them),
-    and they run in waves of ``slots`` at once. The driver writes each shard as it comes back (over
-    the network beyond one node), which overlaps training, then merges them all and estimates.
+    Models are independent Ray tasks. Each gets ``units`` cores (or GPUs) of one node, its speed
+    assumed linear in them, and they run in waves of ``slots`` at once; ``units`` is the count that
+    finishes soonest (fewest on a tie). The driver writes each shard as it comes back (over the
+    network beyond one node), which overlaps training, then merges them all and estimates.
     """
     models, per_node = workload["models"], platform["units_per_node"]
-    units = max(1, min(per_node, nodes * per_node // models))
-    slots = nodes * (per_node // units)
-    waves = math.ceil(models / slots)
+
+    def training_time(units: int) -> float:
+        waves = math.ceil(models / (nodes * (per_node // units)))
+        return waves * workload["flop_per_model"] / (units * platform["flop_per_s_per_unit"])
+
+    units = min(range(1, per_node + 1), key=lambda u: (training_time(u), u))
+    waves = math.ceil(models / (nodes * (per_node // units)))
     per_model = workload["flop_per_model"] / (units * platform["flop_per_s_per_unit"])
     compute = waves * per_model
     stored = workload["store_bytes"]
@@ -395,8 +393,9 @@ def main() -> None:
           + (" + Ray dispatch + object-store put" if ray_cost else "")
           + f"), against {duration(gpu_shard)} of training on one GPU ({overhead / gpu_shard:.2%}); the driver's merge "
           f"({duration(workloads['FZ']['store_bytes'] / store['finalize_bytes_per_s'])} for FZ) and the estimators run once, at the end.")  # fmt: skip
-    print("\nArithmetic: each model gets u = clamp(⌊units in the cluster ÷ models⌋, 1, units per node) cores or GPUs")
-    print("(speed linear in u); per model = FLOP per model ÷ (u × one unit's rate); training = ⌈models ÷ slots⌉ waves × per model;")
+    print("\nArithmetic: each model gets u cores or GPUs of one node (speed linear in u), u = 1 … units per node chosen")
+    print("so that training ends soonest; slots = nodes × ⌊units per node ÷ u⌋; per model = FLOP per model ÷ (u × one")
+    print("unit's rate); training = ⌈models ÷ slots⌉ waves × per model;")
     print("shards = stored bytes ÷ write speed (+ stored bytes ÷ network beyond one node), overlapping training;")
     print("wall = max(training, shards) + stored bytes ÷ merge speed + estimators; cost = nodes × wall × price per node-hour.")
     print(f"(total {time.perf_counter() - started:.0f} s)")
