@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from bench import scale_on_paper as scale
 
 PLATFORM = {"units_per_node": 8, "flop_per_s_per_unit": 1e12, "write_bytes_per_s": 1e9,
