@@ -125,9 +125,7 @@ class ShardOutOfMemory(MemlensError):
 
     def for_shard(self, index: int) -> ShardOutOfMemory:
         """The same error, naming the shard by its index (known to the executor, not the shard)."""
-        state = {k: v for k, v in self.__dict__.items() if k != "args"}
-        state["shard"] = index
-        return _rebuild_shard_out_of_memory(state)
+        return _rebuild_shard_out_of_memory({**self.__dict__, "shard": index})
 
     def _message(self) -> str:
         which = f"Shard {self.shard}" if self.shard is not None else "A shard"

@@ -34,7 +34,7 @@ class DenseGradients:
         self.params, self.dtype = params, dtype
         self.layers = len(params) // 2 - 1  # hidden layers
         if self.layers:  # inputs with a column of ones, and room for [W₀; b₀] in dtype
-            self.X = torch.cat([X, torch.ones(len(X), 1, device=X.device, dtype=X.dtype)], 1).to(dtype)
+            self.X = _with_ones(X).to(dtype)
             m, d, units = params[0].shape
             self.first = torch.empty(m, d + 1, units, device=X.device, dtype=dtype)
         else:
@@ -45,16 +45,15 @@ class DenseGradients:
         """``idx`` (M, B) example ids, ``y`` (M, B) their labels, ``scale`` (M, B) each loss's weight."""
         params, dtype, layers = self.params, self.dtype, self.layers
         xb = self.X[idx]
-        weights = [params[2 * i].to(dtype) for i in range(1, layers + 1)]  # [W₁, …, W_L]
-        hidden = [xb]
-        if layers:
+        if layers:  # [W₀; b₀], multiplied against the inputs' column of ones
             d = params[0].shape[1]
             self.first[:, :d].copy_(params[0])
             self.first[:, d:].copy_(params[1])
-            weights.insert(0, self.first)
-            hidden.append(torch.bmm(xb, self.first).relu_())
+            first = self.first
         else:
-            weights.insert(0, params[0].to(dtype))
+            first = params[0].to(dtype)
+        weights = [first, *(params[2 * i].to(dtype) for i in range(1, layers + 1))]
+        hidden = [xb, torch.bmm(xb, first).relu_()] if layers else [xb]
         for i in range(1, layers):
             hidden.append(torch.baddbmm(params[2 * i + 1].to(dtype), hidden[-1], weights[i]).relu_())
         last = hidden[-1]
@@ -101,26 +100,27 @@ def dense_logits(params: list[torch.Tensor], X: torch.Tensor, dtype: torch.dtype
     layers = len(params) // 2 - 1
     m, n = params[0].shape[0], len(X)
     if layers:  # the first layer's bias rides in its weights, against a column of ones
-        X = torch.cat([X, torch.ones(n, 1, device=X.device, dtype=X.dtype)], 1)
-        weights = [torch.cat([params[0], params[1]], 1).to(dtype)]
+        X, first = _with_ones(X), torch.cat([params[0], params[1]], 1).to(dtype)
     else:
-        weights = [params[0].to(dtype)]
-    weights += [params[2 * i].to(dtype) for i in range(1, layers + 1)]
-    biases = [params[2 * i + 1].to(dtype) for i in range(layers + 1)]
+        first = params[0].to(dtype)
     X = X.to(dtype)
+    weights = [first, *(params[2 * i].to(dtype) for i in range(1, layers + 1))]
+    biases = [params[2 * i + 1].to(dtype) for i in range(layers + 1)]
     logits = torch.empty(m, n, params[-1].shape[-1], device=X.device)
     if hidden is not None:
         hidden[:] = [torch.empty(m, n, params[2 * i].shape[-1]) for i in range(layers)]
     for start in range(0, n, chunk):
-        a = X[start : start + chunk]
-        for i in range(layers + 1):
-            if i == 0 and layers:
-                a = torch.matmul(a, weights[0])
-            else:
-                a = torch.baddbmm(biases[i], a.expand(m, *a.shape) if a.dim() == 2 else a, weights[i])
-            if i < layers:
-                a = a.relu_()
-                if hidden is not None:
-                    hidden[i][:, start : start + chunk] = a
+        x = X[start : start + chunk]
+        a = torch.matmul(x, first) if layers else torch.baddbmm(biases[0], x.expand(m, *x.shape), first)
+        for i in range(1, layers + 1):
+            a = a.relu_()
+            if hidden is not None:
+                hidden[i - 1][:, start : start + chunk] = a
+            a = torch.baddbmm(biases[i], a, weights[i])
         logits[:, start : start + chunk] = a
     return logits
+
+
+def _with_ones(X: torch.Tensor) -> torch.Tensor:
+    """``X`` (N, D) with a column of ones appended: (N, D + 1), for a bias carried in the weights."""
+    return torch.cat([X, torch.ones(len(X), 1, device=X.device, dtype=X.dtype)], 1)
